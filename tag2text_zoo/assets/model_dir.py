@@ -1,0 +1,59 @@
+"""Model directories: ``config.json``, the official checkpoint, tag list(s) and vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models.config import ModelConfig
+
+
+class MissingFilesError(FileNotFoundError):
+    """A model directory lacks files; the message says which and how to place them."""
+
+
+@dataclass(frozen=True)
+class ModelDirectory:
+    path: Path
+    config: ModelConfig
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelDirectory:
+        """Reads ``path/config.json`` and checks that every file it names is present."""
+        path = Path(path).expanduser()
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise MissingFilesError(f"{path} is not a model directory: no config.json")
+        model_dir = cls(path, ModelConfig.from_file(config_file))
+        missing = [p for p in model_dir.required_files() if not p.is_file()]
+        if missing:
+            names = ", ".join(p.name for p in missing)
+            raise MissingFilesError(f"model directory {path} lacks {names}")
+        return model_dir
+
+    def required_files(self) -> list[Path]:
+        cfg = self.config
+        files = [self.path / cfg.tag_list_file]
+        if cfg.has_captioner:
+            files.append(self.path / cfg.tokenizer.vocab_file)
+        checkpoint = self.checkpoint
+        if not checkpoint.with_suffix(".safetensors").is_file():
+            files.append(checkpoint)
+        return files
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / self.config.checkpoint_file
+
+    @property
+    def vocab(self) -> Path:
+        return self.path / self.config.tokenizer.vocab_file
+
+    def tag_list(self) -> list[str]:
+        """Tag names, one per class (line i = class i), exactly as in the file."""
+        names = (self.path / self.config.tag_list_file).read_text(encoding="utf-8").splitlines()
+        if len(names) != self.config.num_tags:
+            raise ValueError(
+                f"{self.config.tag_list_file} has {len(names)} names, config says {self.config.num_tags}"
+            )
+        return names

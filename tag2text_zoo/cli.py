@@ -1,0 +1,100 @@
+"""Command line: ``python -m tag2text_zoo <command>``; a thin shell over :mod:`tag2text_zoo.api`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from .api import load_tagger
+from .assets.catalogue import CATALOGUE
+from .engines.preprocess import ImageLoadError
+from .engines.tagger import TagResult
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--threshold", type=float, default=None, help="global tag threshold")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
+    parser.add_argument(
+        "--no-exif", action="store_true", help="ignore EXIF orientation (as the reference does)"
+    )
+
+
+def _tag(args: argparse.Namespace) -> int:
+    tagger = load_tagger(
+        args.model, device=args.device, dtype=args.dtype, models_dir=args.models_dir,
+        threshold=args.threshold, batch_size=args.batch_size, exif_transpose=not args.no_exif,
+    )  # fmt: skip
+    caption = not args.no_caption and tagger.can_caption
+    failed = 0
+    good: list[tuple[str, torch.Tensor]] = []
+    for path in args.images:
+        try:
+            good.append((path, tagger.preprocess(path)))
+        except ImageLoadError as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed += 1
+    records = []
+    for start in range(0, len(good), args.batch_size):
+        chunk = good[start : start + args.batch_size]
+        tags = [args.tags] * len(chunk) if args.tags else None
+        pixels = torch.stack([p for _, p in chunk])
+        for (path, _), result in zip(chunk, tagger.predict_tensors(pixels, tags, caption)):
+            records.append((path, result))
+    if args.json:
+        print(json.dumps([_as_json(path, r) for path, r in records], indent=2, ensure_ascii=False))
+    else:
+        for path, result in records:
+            print(_as_text(path, result))
+    return 1 if failed else 0
+
+
+def _as_json(path: str, r: TagResult) -> dict:
+    return {
+        "image": path,
+        "tags": [
+            {"name": n, "score": round(s, 4), "index": i}
+            for n, s, i in zip(r.tags, r.scores, r.tag_indices)
+        ],
+        "tag_string": r.tag_string,
+        "caption": r.caption,
+    }
+
+
+def _as_text(path: str, r: TagResult) -> str:
+    tags = " | ".join(f"{n} ({s:.2f})" for n, s in zip(r.tags, r.scores)) or "(none)"
+    lines = [path, f"  Image Tags: {tags}"]
+    if r.caption is not None:
+        lines.append(f"  Image Caption: {r.caption}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tag2text_zoo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    tag = commands.add_parser("tag", help="tag (and caption) image files")
+    tag.add_argument("images", nargs="+", help="image files")
+    _add_model_args(tag)
+    tag.add_argument("--tags", default=None, help='tags that steer the caption, e.g. "cloud,sky"')
+    tag.add_argument("--no-caption", action="store_true", help="tags only")
+    tag.add_argument("--json", action="store_true", help="print JSON")
+    tag.set_defaults(run=_tag)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, OSError) as err:  # user-facing errors: no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,235 @@
+"""The tagging + captioning engine: images in, :class:`TagResult` out, batched, on any device."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..models.config import GenerationConfig, ModelConfig
+from .beam_search import CachedDecoder, beam_search, sample
+from .preprocess import ImageInput, image_to_tensor, load_image
+from .tokenizer import TagTokenizer
+
+SpecifiedTags = str | Sequence[str] | None
+_NO_USER_TAGS = {"", "none", "None"}  # the reference treats these strings as "no user tags"
+
+
+@dataclass
+class TagResult:
+    """One image's output.
+
+    Attributes:
+        tags: tag names in the reference's order (ascending class index; duplicates kept).
+        scores: sigmoid confidence of each tag, same order.
+        tag_indices: class index of each tag.
+        caption: the caption, or None when not asked for (or the model has no captioner).
+        tag_string: the reference's form, ``" | ".join(tags)``.
+        caption_token_ids: generated ids, prompt included.
+    """
+
+    tags: list[str]
+    scores: list[float]
+    tag_indices: list[int]
+    caption: str | None = None
+    tag_string: str = ""
+    caption_token_ids: list[int] | None = None
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device} requested but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device} requested; only {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+def _user_tag_string(tags: SpecifiedTags) -> str | None:
+    """The reference's user-tag string ("cloud,sky" -> "cloud | sky"), or None for model tags."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return None if tags in _NO_USER_TAGS else tags.replace(",", " | ")
+    names = [t.strip() for t in tags if t and t.strip()]
+    return " | ".join(names) if names else None
+
+
+class Tagger:
+    """Tag2Text-family tagger; see :func:`tag2text_zoo.load_tagger` to build one."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: ModelConfig,
+        tag_names: list[str],
+        tokenizer: TagTokenizer | None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype = "float32",
+        threshold: float | None = None,
+        tag_thresholds: Mapping[str | int, float] | None = None,
+        delete_tags: Sequence[str | int] | None = None,
+        exif_transpose: bool = True,
+        batch_size: int = 8,
+        generation: GenerationConfig | None = None,
+    ) -> None:
+        self.config = config
+        self.tag_names = tag_names
+        self.tokenizer = tokenizer
+        self.device = resolve_device(device)
+        dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
+        if dtype == torch.float16 and self.device.type == "cpu":
+            raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
+        self.autocast_dtype = dtype if dtype in (torch.bfloat16, torch.float16) else None
+        weights_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+        self.model = model.to(self.device, weights_dtype).eval()
+        self.exif_transpose = exif_transpose
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+        self.generation = generation or config.generation
+        self.thresholds = self._thresholds(threshold, tag_thresholds or {}).to(self.device)
+        deleted = torch.zeros(len(tag_names), dtype=torch.bool)
+        delete = config.delete_tag_index if delete_tags is None else delete_tags
+        deleted[self._indices(delete)] = True
+        self.deleted = deleted.to(self.device)
+
+    # -- configuration ----------------------------------------------------------------------
+    def _indices(self, tags: Sequence[str | int]) -> list[int]:
+        """Class indices of names (every class bearing the name) or indices."""
+        out: list[int] = []
+        for tag in tags:
+            if isinstance(tag, int):
+                if not 0 <= tag < len(self.tag_names):
+                    raise ValueError(f"tag index {tag} out of range 0..{len(self.tag_names) - 1}")
+                out.append(tag)
+            else:
+                hits = [i for i, name in enumerate(self.tag_names) if name.strip() == tag.strip()]
+                if not hits:
+                    raise ValueError(f"unknown tag {tag!r}")
+                out.extend(hits)
+        return out
+
+    def _thresholds(self, threshold: float | None, overrides: Mapping[str | int, float]):
+        cfg = self.config.thresholds
+        values = torch.full((len(self.tag_names),), cfg.default if threshold is None else threshold)
+        for index, value in cfg.per_class.items():
+            values[index] = value
+        for tag, value in overrides.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"threshold for {tag!r} must be within [0, 1], got {value}")
+            values[self._indices([tag])] = value
+        return values.float()
+
+    @property
+    def can_caption(self) -> bool:
+        return self.tokenizer is not None and hasattr(self.model, "text_decoder")
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    # -- inference ------------------------------------------------------------------------------
+    def preprocess(self, image: ImageInput, index: int | None = None) -> torch.Tensor:
+        """Loads and preprocesses one image to ``[3, S, S]`` float32 (CPU, picklable work)."""
+        cfg = self.config
+        img = load_image(image, exif_transpose=self.exif_transpose, index=index)
+        return image_to_tensor(img, cfg.image_size, cfg.image_mean, cfg.image_std)
+
+    def predict(
+        self,
+        images: Sequence[ImageInput] | ImageInput,
+        specified_tags: Sequence[SpecifiedTags] | None = None,
+        caption: bool = True,
+    ) -> list[TagResult]:
+        """Tags (and captions) images, ``batch_size`` at a time.
+
+        Args:
+            images: paths, PIL images or numpy arrays (or one of them).
+            specified_tags: None, or one entry per image: None / "" for the model's own tags, a
+                string like ``"cloud,sky"`` or a list of tag names to steer that image's caption.
+            caption: also generate captions (Tag2Text only).
+
+        Raises:
+            ImageLoadError: an input is not a usable image (the message names it).
+        """
+        if not isinstance(images, Sequence) or isinstance(images, str):
+            images = [images]  # type: ignore[list-item]
+        self._check_request(len(images), specified_tags, caption)
+        results: list[TagResult] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            pixels = torch.stack([self.preprocess(im, start + i) for i, im in enumerate(chunk)])
+            tags = None if specified_tags is None else specified_tags[start : start + len(chunk)]
+            results.extend(self.predict_tensors(pixels, tags, caption))
+        return results
+
+    def _check_request(self, n: int, specified_tags, caption: bool) -> None:
+        if specified_tags is not None:
+            if isinstance(specified_tags, str) or len(specified_tags) != n:
+                raise ValueError("specified_tags must be None or a list with one entry per image")
+            if not caption and any(_user_tag_string(t) is not None for t in specified_tags):
+                raise ValueError("specified_tags only steer captions; pass caption=True")
+        if caption and not self.can_caption and specified_tags is not None:
+            raise ValueError(
+                f"{self.config.model_type} does not caption, so specified tags cannot steer a "
+                "caption; use a Tag2Text model (e.g. 'tag2text-swin-14m') for captions"
+            )
+
+    @torch.inference_mode()
+    def predict_tensors(
+        self,
+        pixel_values: torch.Tensor,
+        specified_tags: Sequence[SpecifiedTags] | None = None,
+        caption: bool = True,
+    ) -> list[TagResult]:
+        """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``."""
+        self._check_request(len(pixel_values), specified_tags, caption)
+        pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
+        with self._autocast():
+            image_embeds = self.model.encode_image(pixels)
+            logits = self.model.tag_logits(image_embeds)
+        probs = torch.sigmoid(logits.float())
+        on = (probs > self.thresholds) & ~self.deleted
+        results = []
+        for row_on, row_probs in zip(on.cpu(), probs.cpu()):
+            idx = row_on.nonzero().flatten().tolist()
+            tags = [self.tag_names[i] for i in idx]
+            results.append(
+                TagResult(tags, row_probs[idx].tolist(), idx, tag_string=" | ".join(tags))
+            )
+        if caption and self.can_caption:
+            users = [None] * len(results) if specified_tags is None else specified_tags
+            strings = [_user_tag_string(u) or r.tag_string for u, r in zip(users, results)]
+            for result, (text, ids) in zip(results, self._captions(image_embeds, strings)):
+                result.caption, result.caption_token_ids = text, ids
+        return results
+
+    def _captions(self, image_embeds: torch.Tensor, tag_strings: list[str]):
+        assert self.tokenizer is not None
+        ids, mask = self.tokenizer.encode_tags(tag_strings)
+        prompt = list(self.config.prompt_ids)
+        with self._autocast():
+            states = self.model.encode_tags(ids.to(self.device), mask.to(self.device), image_embeds)
+            decoder = CachedDecoder(self.model.text_decoder, states)
+            if self.generation.do_sample:
+                generated = sample(decoder, prompt, len(tag_strings), self.generation)
+            else:
+                generated = beam_search(decoder, prompt, len(tag_strings), self.generation)
+        skip = len(self.config.prompt)  # the reference slices characters, not tokens
+        return [(self.tokenizer.decode(g.token_ids)[skip:], g.token_ids) for g in generated]

@@ -1,0 +1,302 @@
+"""Compact BERT blocks with the reference's (BLIP "med") semantics and official parameter names.
+
+Post-LN layers of self-attention, optional cross-attention and a GELU feed-forward; attention runs
+through ``scaled_dot_product_attention``. The caption decoder keeps a key/value cache whose
+cross-attention part is stored once per image and shared by that image's beams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KeyValue = tuple[torch.Tensor, torch.Tensor]
+
+
+class MultiHeadAttention(nn.Module):
+    """Query/key/value projections and SDPA (``...attention.self`` in official names)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, kv_width: int | None = None) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden size {hidden_size} is not a multiple of {num_heads} heads")
+        self.num_heads = num_heads
+        self.query = nn.Linear(hidden_size, hidden_size)
+        self.key = nn.Linear(kv_width or hidden_size, hidden_size)
+        self.value = nn.Linear(kv_width or hidden_size, hidden_size)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        # BxLxH -> Bxheadsx Lxd
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+    def keys_values(self, states: torch.Tensor) -> KeyValue:
+        """Projects ``[B, L, W]`` states to per-head keys and values ``[B, heads, L, d]``."""
+        return self._split(self.key(states)), self._split(self.value(states))
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        kv: KeyValue,
+        mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """Attends ``hidden`` ``[R, L, H]`` to ``kv``.
+
+        ``kv`` may hold fewer rows than ``hidden`` (one per image while ``hidden`` holds that
+        image's beams, consecutive): the beams are folded into the query axis, which is exact for
+        unmasked attention.
+        """
+        rows, length, width = hidden.shape
+        group = rows // kv[0].shape[0]
+        if group > 1:
+            if mask is not None or is_causal:
+                raise ValueError("grouped queries are only valid for unmasked attention")
+            hidden = hidden.reshape(rows // group, group * length, width)
+        q = self._split(self.query(hidden))
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal)
+        return out.transpose(1, 2).flatten(2).reshape(rows, length, width)
+
+
+class AddNorm(nn.Module):
+    """``LayerNorm(dense(x) + residual)`` (``...output`` in official names)."""
+
+    def __init__(self, in_features: int, hidden_size: int, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_features, hidden_size)
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class AttentionBlock(nn.Module):
+    """Attention plus its output AddNorm (``attention`` / ``crossattention``)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, eps: float, kv_width: int | None = None):
+        super().__init__()
+        self.self = MultiHeadAttention(hidden_size, num_heads, kv_width)
+        self.output = AddNorm(hidden_size, hidden_size, eps)
+
+    def forward(self, hidden: torch.Tensor, kv: KeyValue, **attn_kwargs) -> torch.Tensor:
+        return self.output(self.self(hidden, kv, **attn_kwargs), hidden)
+
+
+class Intermediate(nn.Module):
+    def __init__(self, hidden_size: int, intermediate_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, intermediate_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(x))  # exact erf GELU, as the reference
+
+
+class BertLayer(nn.Module):
+    """Self-attention (optional), cross-attention (optional), feed-forward; post-LN."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        eps: float,
+        cross_width: int | None,
+        self_attention: bool = True,
+    ) -> None:
+        super().__init__()
+        if self_attention:
+            self.attention = AttentionBlock(hidden_size, num_heads, eps)
+        if cross_width is not None:
+            self.crossattention = AttentionBlock(hidden_size, num_heads, eps, cross_width)
+        self.intermediate = Intermediate(hidden_size, intermediate_size)
+        self.output = AddNorm(intermediate_size, hidden_size, eps)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        self_kv: KeyValue | None = None,
+        self_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        cross_kv: KeyValue | None = None,
+    ) -> torch.Tensor:
+        if hasattr(self, "attention"):
+            kv = self_kv if self_kv is not None else self.attention.self.keys_values(hidden)
+            hidden = self.attention(hidden, kv, mask=self_mask, is_causal=is_causal)
+        if cross_kv is not None:
+            hidden = self.crossattention(hidden, cross_kv)
+        return self.output(self.intermediate(hidden), hidden)
+
+
+class BertEmbeddings(nn.Module):
+    """Word + absolute position embeddings and LayerNorm (no token types)."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, max_positions: int, eps: float, pad: int):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad)
+        self.position_embeddings = nn.Embedding(max_positions, hidden_size)
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=eps)
+        # Rebuilt, not loaded: the official files store it, the loader drops it by name.
+        self.register_buffer(
+            "position_ids", torch.arange(max_positions).unsqueeze(0), persistent=False
+        )
+
+    def forward(self, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
+        positions = self.position_ids[:, past_length : past_length + input_ids.shape[1]]
+        return self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(positions))
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, layers: list[BertLayer]) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(layers)
+
+
+class BertModel(nn.Module):
+    """Embeddings plus layers; the tag encoder, and the body of the caption decoder."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        intermediate_size: int,
+        max_positions: int,
+        eps: float,
+        pad_token_id: int,
+        cross_width: int,
+    ) -> None:
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab_size, hidden_size, max_positions, eps, pad_token_id)
+        self.encoder = BertEncoder(
+            [
+                BertLayer(hidden_size, num_heads, intermediate_size, eps, cross_width)
+                for _ in range(num_layers)
+            ]
+        )
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.encoder.layer
+
+    def cross_keys_values(self, states: torch.Tensor) -> list[KeyValue]:
+        """Per-layer cross-attention keys/values of ``states`` ``[B, L, W]``."""
+        return [layer.crossattention.self.keys_values(states) for layer in self.layers]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        encoder_states: torch.Tensor,
+    ) -> torch.Tensor:
+        """Bidirectional encoding of ``input_ids`` ``[B, L]`` attending to ``encoder_states``.
+
+        Padded key positions (``attention_mask`` 0) are masked; padded query positions still get
+        outputs, which the caption decoder reads (as the reference does).
+        """
+        hidden = self.embeddings(input_ids)
+        key_mask = attention_mask.bool()[:, None, None, :]  # Bx1x1xL, True = attend
+        for layer in self.layers:
+            cross_kv = layer.crossattention.self.keys_values(encoder_states)
+            hidden = layer(hidden, self_mask=key_mask, cross_kv=cross_kv)
+        return hidden
+
+
+@dataclass
+class DecoderCache:
+    """Key/value cache of the caption decoder.
+
+    ``self_kv[i]`` is ``[R, heads, T, d]`` for R running sequences; ``cross_kv[i]`` is
+    ``[B, heads, L, d]`` with one row per image, shared by its R / B consecutive sequences.
+    """
+
+    self_kv: list[KeyValue]
+    cross_kv: list[KeyValue]
+
+    @property
+    def length(self) -> int:
+        return self.self_kv[0][0].shape[2] if self.self_kv else 0
+
+    def select_rows(self, rows: torch.Tensor) -> None:
+        """Keeps/reorders sequences (beam reordering)."""
+        self.self_kv = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.self_kv]
+
+    def select_images(self, images: torch.Tensor, rows: torch.Tensor) -> None:
+        """Keeps only ``images`` (their cross states) and the sequence ``rows`` that belong to them."""
+        self.cross_kv = [(k.index_select(0, images), v.index_select(0, images)) for k, v in self.cross_kv]
+        self.select_rows(rows)
+
+    def repeat_rows(self, times: int) -> None:
+        """Gives every sequence ``times`` consecutive copies (one per beam)."""
+        self.self_kv = [
+            (k.repeat_interleave(times, 0), v.repeat_interleave(times, 0)) for k, v in self.self_kv
+        ]
+
+
+class PredictionTransform(nn.Module):
+    def __init__(self, hidden_size: int, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(F.gelu(self.dense(x)))
+
+
+class LMPredictionHead(nn.Module):
+    """Transform then the word-embedding matrix (tied) plus a bias (tied to ``decoder.bias``)."""
+
+    def __init__(self, word_embeddings: nn.Embedding, eps: float) -> None:
+        super().__init__()
+        vocab_size, hidden_size = word_embeddings.weight.shape
+        self.transform = PredictionTransform(hidden_size, eps)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+        self.decoder.weight = word_embeddings.weight
+        self.bias = self.decoder.bias
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden))
+
+
+class LMHead(nn.Module):
+    def __init__(self, word_embeddings: nn.Embedding, eps: float) -> None:
+        super().__init__()
+        self.predictions = LMPredictionHead(word_embeddings, eps)
+
+
+class TextDecoder(nn.Module):
+    """Causal BERT with cross-attention to the tag encoder and a tied LM head."""
+
+    def __init__(self, bert: BertModel, eps: float) -> None:
+        super().__init__()
+        self.bert = bert
+        self.cls = LMHead(bert.embeddings.word_embeddings, eps)
+
+    def new_cache(self, encoder_states: torch.Tensor) -> DecoderCache:
+        """An empty cache holding the cross keys/values of ``encoder_states`` ``[B, L, H]``."""
+        return DecoderCache(self_kv=[], cross_kv=self.bert.cross_keys_values(encoder_states))
+
+    def forward(self, input_ids: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
+        """Appends ``input_ids`` ``[R, T]`` to the cached sequences; returns last-position logits.
+
+        Returns:
+            ``[R, vocab]`` logits for the token after the last of ``input_ids``.
+        """
+        past = cache.length
+        hidden = self.bert.embeddings(input_ids, past_length=past)
+        new_self_kv = []
+        for i, layer in enumerate(self.bert.layers):
+            k, v = layer.attention.self.keys_values(hidden)
+            if past:
+                k = torch.cat([cache.self_kv[i][0], k], dim=2)
+                v = torch.cat([cache.self_kv[i][1], v], dim=2)
+            new_self_kv.append((k, v))
+            # Causal among the new tokens; every new token sees the whole cached prefix.
+            causal = input_ids.shape[1] > 1
+            if causal and past:
+                raise ValueError("multi-token steps are only supported on an empty cache")
+            hidden = layer(hidden, self_kv=(k, v), is_causal=causal, cross_kv=cache.cross_kv[i])
+        cache.self_kv = new_self_kv
+        return self.cls.predictions(hidden[:, -1])

@@ -1,0 +1,52 @@
+"""Shared test set-up: fixture locations and FiftyOne's environment (set before any import)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# FiftyOne reads these at import time: a private database, no telemetry.
+os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="t2t-fodb-"))
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED = Path(os.environ.get("TAG2TEXT_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FIXTURES = SHARED / "fixtures"
+REFERENCE = SHARED / "reference"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise RuntimeError(f"golden data not found at {path}; set TAG2TEXT_ZOO_SHARED")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tag2text_dir() -> Path:
+    return _require(FIXTURES / "tag2text-tiny")
+
+
+@pytest.fixture(scope="session")
+def tag2text_expected(tag2text_dir: Path) -> dict:
+    return json.loads((tag2text_dir / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tag2text_npz(tag2text_dir: Path):
+    return np.load(tag2text_dir / "expected.npz")
+
+
+@pytest.fixture(scope="session")
+def tag2text_images(tag2text_dir: Path, tag2text_expected: dict) -> list[Path]:
+    return [tag2text_dir / im["file"] for im in tag2text_expected["images"]]
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return _require(REFERENCE)
