@@ -16,7 +16,9 @@ from .engines.tokenizer import TagTokenizer
 from .models import build_model, load_checkpoint
 
 
-def resolve_model_dir(name_or_dir: str | Path, models_dir: str | Path | None = None) -> ModelDirectory:
+def resolve_model_dir(
+    name_or_dir: str | Path, models_dir: str | Path | None = None
+) -> ModelDirectory:
     """A model directory from a path, or from a catalogue name (downloaded on first use)."""
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
@@ -62,6 +64,12 @@ def load_tagger(
         tokenizer = TagTokenizer(model_dir.vocab, cfg.tokenizer, cfg.tag_max_tokens)
     gen = dataclasses.replace(cfg.generation, **(generation or {}))
     return Tagger(
-        model, cfg, model_dir.tag_list(), tokenizer, device=device, dtype=dtype, generation=gen,
+        model,
+        cfg,
+        model_dir.tag_list(),
+        tokenizer,
+        device=device,
+        dtype=dtype,
+        generation=gen,
         **options,
     )

@@ -1,4 +1,4 @@
-"""The one catalogue of downloadable models: files (pinned URLs, sizes, sha256), configs, licenses."""
+"""The one catalogue of downloadable models: pinned files (URL, size, sha256), configs, licenses."""
 
 from __future__ import annotations
 

@@ -29,16 +29,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _http_download(url: str, dest: Path, timeout: float = 60.0) -> None:
-    """Plain HTTP(S) download into ``dest``, resuming a previous ``.part`` file with a Range request."""
+def _http_download(url: str, dest: Path, size: int, timeout: float = 60.0) -> None:
+    """HTTP(S) download into ``dest``, resuming a previous ``.part`` file with a Range request.
+
+    The ``.part`` file becomes ``dest`` only once it holds ``size`` bytes; a connection that ends
+    early leaves it in place for the next run to continue.
+    """
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
+    if offset > size:  # not the file we expect: start over
+        part.unlink()
+        offset = 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if offset and response.status != 206:  # server ignored the Range: start over
             offset = 0
         with part.open("ab" if offset else "wb") as out:
             shutil.copyfileobj(response, out, length=1 << 20)
+    received = part.stat().st_size
+    if received != size:
+        raise DownloadError(f"{url}: connection ended at {received:,} of {size:,} bytes")
     os.replace(part, dest)
 
 
@@ -64,7 +74,7 @@ def fetch_file(file: RemoteFile, model_dir: Path) -> None:
     if file.hf_repo:
         _hub_download(file, model_dir)
     else:
-        _http_download(file.url, dest)
+        _http_download(file.url, dest, file.size)
     size = dest.stat().st_size
     if size != file.size or _sha256(dest) != file.sha256:
         dest.unlink()
@@ -96,7 +106,9 @@ def ensure_model_dir(spec: ModelSpec, models_dir: str | Path | None = None) -> P
         try:
             fetch_file(file, model_dir)
         except Exception as err:  # noqa: BLE001 - reported below with every failed file
-            failures.append((file, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
+            failures.append(
+                (file, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            )
     if failures:
         lines = "\n".join(
             f"  - {f.filename} ({f.size:,} bytes, sha256 {f.sha256})\n      from {f.url}\n"

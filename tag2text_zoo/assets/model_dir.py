@@ -54,6 +54,7 @@ class ModelDirectory:
         names = (self.path / self.config.tag_list_file).read_text(encoding="utf-8").splitlines()
         if len(names) != self.config.num_tags:
             raise ValueError(
-                f"{self.config.tag_list_file} has {len(names)} names, config says {self.config.num_tags}"
+                f"{self.config.tag_list_file} has {len(names)} names, "
+                f"config.json says {self.config.num_tags}"
             )
         return names

@@ -96,7 +96,7 @@ class Generated:
 
 
 def _penalize_repeats(scores: torch.Tensor, sequences: torch.Tensor, penalty: float) -> None:
-    """transformers' repetition penalty, in place: seen tokens' scores are divided (or multiplied)."""
+    """transformers' repetition penalty, in place: seen tokens' scores shrink (or grow if < 0)."""
     seen = scores.gather(1, sequences)
     scores.scatter_(1, sequences, torch.where(seen < 0, seen * penalty, seen / penalty))
 
@@ -125,7 +125,9 @@ def beam_search(
     while True:
         scores = F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1)
         if cfg.repetition_penalty != 1.0:
-            _penalize_repeats(scores, torch.tensor(sequences, device=device), cfg.repetition_penalty)
+            _penalize_repeats(
+                scores, torch.tensor(sequences, device=device), cfg.repetition_penalty
+            )
         if cur_len < cfg.min_length:
             scores[:, eos] = -float("inf")
         scores = (scores + beam_scores[:, None]).view(len(active), -1)
@@ -225,4 +227,3 @@ def sample(
 
 def _trim_after_eos(sequences: list[list[int]], eos: int) -> list[list[int]]:
     return [seq[: seq.index(eos) + 1] if eos in seq else seq for seq in sequences]
-

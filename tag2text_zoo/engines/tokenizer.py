@@ -30,12 +30,20 @@ class TagTokenizer:
         self._tok.add_special_tokens(list(cfg.added_tokens))
         for token, expected in cfg.added_tokens.items():
             if self._tok.token_to_id(token) != expected:
-                raise ValueError(f"{vocab_file}: {token} got id {self._tok.token_to_id(token)}, "
-                                 f"expected {expected} (wrong vocabulary file?)")
+                raise ValueError(
+                    f"{vocab_file}: {token} got id {self._tok.token_to_id(token)}, "
+                    f"expected {expected} (wrong vocabulary file?)"
+                )
         self.cfg = cfg
         self.max_tokens = max_tokens
-        self._special = {cfg.pad_token_id, cfg.unk_token_id, cfg.cls_token_id, cfg.sep_token_id,
-                         cfg.mask_token_id, *cfg.added_tokens.values()}
+        self._special = {
+            cfg.pad_token_id,
+            cfg.unk_token_id,
+            cfg.cls_token_id,
+            cfg.sep_token_id,
+            cfg.mask_token_id,
+            *cfg.added_tokens.values(),
+        }
 
     def encode_tags(self, tag_strings: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``[CLS] pieces [SEP]`` truncated/padded to ``max_tokens``, first id set to ``[ENC]``.

@@ -1,4 +1,4 @@
-"""Pure PyTorch models and official-checkpoint loading (no FiftyOne, files of images, or network)."""
+"""Pure PyTorch models and official-checkpoint loading (no FiftyOne, image files or network)."""
 
 from __future__ import annotations
 

@@ -224,8 +224,10 @@ class DecoderCache:
         self.self_kv = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.self_kv]
 
     def select_images(self, images: torch.Tensor, rows: torch.Tensor) -> None:
-        """Keeps only ``images`` (their cross states) and the sequence ``rows`` that belong to them."""
-        self.cross_kv = [(k.index_select(0, images), v.index_select(0, images)) for k, v in self.cross_kv]
+        """Keeps only ``images`` (their cross states) and the sequence ``rows`` of those images."""
+        self.cross_kv = [
+            (k.index_select(0, images), v.index_select(0, images)) for k, v in self.cross_kv
+        ]
         self.select_rows(rows)
 
     def repeat_rows(self, times: int) -> None:

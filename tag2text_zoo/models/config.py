@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # Keys that describe a file or a fixture but configure nothing.
-_DESCRIPTIVE_KEYS = frozenset({"schema", "compare", "user_tags", "checkpoint", "format", "num_keys"})
+_DESCRIPTIVE_KEYS = frozenset(
+    {"schema", "compare", "user_tags", "checkpoint", "format", "num_keys"}
+)
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any], section: str) -> T:
-    """Builds dataclass ``cls`` from ``data``, rejecting unknown keys (typos must not pass silently)."""
+    """Builds dataclass ``cls`` from ``data``; unknown keys are errors (typos must not pass)."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
     if unknown:
@@ -185,9 +187,7 @@ class ModelConfig:
         unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
         if unknown:
             raise ValueError(f"config.json: unknown keys {unknown}")
-        kwargs = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
-        }
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
         try:
             return cls(**kwargs, **sections)
         except TypeError as err:

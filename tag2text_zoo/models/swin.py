@@ -1,4 +1,4 @@
-"""Swin visual encoder: timm's ``SwinTransformer`` plus the reference's token layout and key names."""
+"""Swin visual encoder: timm's ``SwinTransformer`` with the reference's token layout and keys."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from timm.models.swin_transformer import SwinTransformer
 
 from .config import SwinConfig
 
-# The Microsoft layout puts a stage's PatchMerging at its end ("layers.i.downsample"); timm puts it at
-# the start of the next stage ("layers.{i+1}.downsample"). Same weights, shifted index.
+# The Microsoft layout puts a stage's PatchMerging at its end ("layers.i.downsample"); timm puts
+# it at the start of the next stage ("layers.{i+1}.downsample"). Same weights, shifted index.
 _OFFICIAL_DOWNSAMPLE = re.compile(r"^(.*\blayers\.)(\d+)(\.downsample\..*)$")
 
 
 def build_swin(cfg: SwinConfig, image_size: int) -> SwinTransformer:
-    """Builds a headless timm Swin matching ``cfg`` (no absolute position embedding, as released)."""
+    """Builds a headless timm Swin matching ``cfg`` (no absolute position embedding)."""
     if cfg.ape:
         raise ValueError("Swin with an absolute position embedding (ape=true) is not supported")
     if not cfg.patch_norm or cfg.type != "swin":
-        raise ValueError(f"unsupported vision config: type={cfg.type!r}, patch_norm={cfg.patch_norm}")
+        raise ValueError(
+            f"unsupported vision config: type={cfg.type!r}, patch_norm={cfg.patch_norm}"
+        )
     return SwinTransformer(
         img_size=image_size,
         patch_size=cfg.patch_size,

@@ -77,7 +77,9 @@ def build_tag2text(cfg: ModelConfig) -> Tag2Text:
     if head_cfg.hidden_size != text.hidden_size:
         raise ValueError("tagging_head.hidden_size must equal text.hidden_size")
     tag_encoder = _bert(cfg, text.tag_encoder_cross_attention_width)
-    text_decoder = TextDecoder(_bert(cfg, text.text_decoder_cross_attention_width), text.layer_norm_eps)
+    text_decoder = TextDecoder(
+        _bert(cfg, text.text_decoder_cross_attention_width), text.layer_norm_eps
+    )
     tagging_head = TaggingHead(head_cfg)
     tagging_head.share_layers_with(
         tag_encoder.layers, tuple(head_cfg.shares_weights_with_tag_encoder_layers)

@@ -61,7 +61,7 @@ class TaggingHead(nn.Module):
 
 
 class PerClassLinear(nn.Module):
-    """One weight vector and bias per class: ``logit[c] = W[c] . h[c] + b[c]`` (Tag2Text's ``fc``)."""
+    """A weight vector and bias per class: ``logit[c] = W[c] . h[c] + b[c]`` (Tag2Text's ``fc``)."""
 
     def __init__(self, num_classes: int, hidden_size: int) -> None:
         super().__init__()

@@ -44,7 +44,10 @@ def test_stages_match_reference(model_and_tol, tag2text_npz):
     prompt = torch.tensor([[30522, 1037, 3861, 1997]]).expand(len(pixels), -1)
     first = model.text_decoder(prompt, model.text_decoder.new_cache(states))
     np.testing.assert_allclose(
-        first.double().numpy(), npz["decoder_first_step_logits"], atol=max(tol, 1e-4 if suffix else tol), rtol=0
+        first.double().numpy(),
+        npz["decoder_first_step_logits"],
+        atol=max(tol, 1e-4 if suffix else tol),
+        rtol=0,
     )
 
 

@@ -1,0 +1,41 @@
+"""``python -m tag2text_zoo tag`` end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tag2text_zoo", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_tag_json_matches_reference(tag2text_dir, tag2text_images, tag2text_expected, tmp_path):
+    missing = tmp_path / "missing.jpg"
+    proc = _run(
+        "tag", *map(str, tag2text_images[:2]), str(missing),
+        "--model", str(tag2text_dir), "--json", "--no-exif", "--batch-size", "2",
+    )  # fmt: skip
+    assert proc.returncode == 1  # one image failed; the others were still tagged
+    assert f"{missing}: no such image file" in proc.stderr
+    records = json.loads(proc.stdout)
+    for record, ref in zip(records, tag2text_expected["images"][:2], strict=True):
+        assert [t["name"] for t in record["tags"]] == ref["tags"]
+        assert record["caption"] == ref["caption"] and record["tag_string"] == ref["tag_string"]
+
+
+def test_tag_text_with_user_tags(tag2text_dir, tag2text_images, tag2text_expected):
+    proc = _run("tag", str(tag2text_images[0]), "--model", str(tag2text_dir), "--no-exif",
+                "--tags", "cloud,sky")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"Image Caption: {tag2text_expected['images'][0]['user_caption']}" in proc.stdout
+    assert "Image Tags: smile (" in proc.stdout
+
+
+def test_unknown_model_is_a_clear_error():
+    proc = _run("tag", "x.jpg", "--model", "no-such-model")
+    assert proc.returncode == 2 and "tag2text-swin-14m" in proc.stderr
+    assert "Traceback" not in proc.stderr
