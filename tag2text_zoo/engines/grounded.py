@@ -132,7 +132,7 @@ class GroundedSegmenter:
             raise ValueError(f"{len(images)} images but {len(tags_per_image)} tag lists")
         indices = tag_indices_per_image or [None] * len(images)
         pils = [load_image(im, index=i) for i, im in enumerate(images)]
-        prompts = [self.prompts(t, ix) for t, ix in zip(tags_per_image, indices)]
+        prompts = [self.prompts(t, ix) for t, ix in zip(tags_per_image, indices, strict=True)]
         detections = self.detect(pils, prompts)
         return self.segment_boxes(pils, detections)
 
@@ -184,7 +184,8 @@ class GroundedSegmenter:
             batch = todo[start : start + self.batch_size]
             enc = processor([images[i] for i in batch], return_tensors="pt")
             with self._autocast():
-                embeddings = self.segmenter.get_image_embeddings(enc["pixel_values"].to(self.device))
+                pixels = enc["pixel_values"].to(self.device)
+                embeddings = self.segmenter.get_image_embeddings(pixels)
             for row, i in enumerate(batch):
                 original = enc["original_sizes"][row].tolist()
                 resized = enc["reshaped_input_sizes"][row].tolist()

@@ -59,7 +59,7 @@ def prepare_tags(
     if drop_attribute_tags:
         if tag_indices is None or len(tag_indices) != len(tags):
             raise ValueError("drop_attribute_tags needs one Tag2Text class index per tag")
-        tags = [t for t, i in zip(tags, tag_indices) if i not in ATTRIBUTE_TAG_INDICES]
+        tags = [t for t, i in zip(tags, tag_indices, strict=True) if i not in ATTRIBUTE_TAG_INDICES]
     cleaned = (t.strip().lower() for t in tags)
     return list(dict.fromkeys(t for t in cleaned if t))
 
@@ -110,7 +110,7 @@ def _chunk(tags: list[str], tokenizer: PreTrainedTokenizerBase, separator: str) 
     text = separator.join(tags) + "."
     offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
     spans = []
-    for tag, (c0, c1) in zip(tags, char_spans):
+    for tag, (c0, c1) in zip(tags, char_spans, strict=True):
         positions = [i for i, (o0, o1) in enumerate(offsets) if o1 > o0 and c0 <= o0 and o1 <= c1]
         if not positions:
             raise ValueError(f"tag {tag!r} gives no prompt token")
