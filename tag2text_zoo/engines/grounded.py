@@ -1,0 +1,255 @@
+"""Grounded segmentation: each image's tags -> Grounding DINO boxes -> SAM masks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import (
+    GroundingDinoForObjectDetection,
+    GroundingDinoProcessor,
+    SamModel,
+    SamProcessor,
+)
+
+from .grounding_decode import Detections, decode_pass, merge_passes
+from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
+from .preprocess import ImageInput, load_image
+from .tagger import resolve_device
+
+_AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class GroundedResult:
+    """Detections and masks of one image.
+
+    Attributes:
+        boxes: [N, 4] float32, XYXY in pixels.
+        labels: the tag of each box.
+        scores: [N] float32 box scores.
+        iou_predictions: [N] float32, SAM's predicted mask IoU.
+        masks: [N, H, W] bool, full-image masks.
+    """
+
+    boxes: np.ndarray
+    labels: list[str]
+    scores: np.ndarray
+    iou_predictions: np.ndarray
+    masks: np.ndarray
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the image."""
+        return self.masks.shape[2], self.masks.shape[1]
+
+
+class GroundedSegmenter:
+    """Grounding DINO + SAM over batches of images, each with its own tags.
+
+    Args:
+        detector, detector_processor: a transformers Grounding DINO model and its processor.
+        segmenter, segmenter_processor: a transformers SAM model and its processor.
+        device: ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
+        dtype: ``"float32"``, or ``"bfloat16"``/``"float16"`` to run under autocast.
+        box_threshold, text_threshold: Grounding DINO thresholds (demo defaults 0.25 / 0.2).
+        nms_iou: IoU of the class-agnostic NMS over each image's boxes.
+        separator: text between tags in the prompt (", " as the demos; ". " splits phrases).
+        drop_attribute_tags: drop Tag2Text attribute/action tags (needs tag indices).
+        batch_size: images (detector: image-prompt pairs) per forward pass.
+    """
+
+    def __init__(
+        self,
+        detector: GroundingDinoForObjectDetection,
+        detector_processor: GroundingDinoProcessor,
+        segmenter: SamModel,
+        segmenter_processor: SamProcessor,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str = "float32",
+        box_threshold: float = 0.25,
+        text_threshold: float = 0.2,
+        nms_iou: float = 0.5,
+        separator: str = ", ",
+        drop_attribute_tags: bool = False,
+        batch_size: int = 4,
+    ) -> None:
+        if dtype != "float32" and dtype not in _AUTOCAST:
+            raise ValueError(f"dtype {dtype!r}; expected float32, bfloat16 or float16")
+        self.device = resolve_device(device)
+        if dtype == "float16" and self.device.type == "cpu":
+            raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
+        self.autocast_dtype = _AUTOCAST.get(dtype)
+        self.detector = detector.to(self.device).eval()
+        self.detector_processor = detector_processor
+        self.segmenter = segmenter.to(self.device).eval()
+        self.segmenter_processor = segmenter_processor
+        self.box_threshold = box_threshold
+        self.text_threshold = text_threshold
+        self.nms_iou = nms_iou
+        self.separator = separator
+        self.drop_attribute_tags = drop_attribute_tags
+        self.batch_size = batch_size
+        self.max_text_tokens = detector.config.max_text_len
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def prompts(
+        self, tags: Sequence[str], tag_indices: Sequence[int] | None = None
+    ) -> list[PromptChunk]:
+        """The detector prompts for one image's tags (several when over the token limit)."""
+        tags = prepare_tags(tags, tag_indices, self.drop_attribute_tags)
+        tokenizer = self.detector_processor.tokenizer
+        return build_prompts(tags, tokenizer, self.separator, self.max_text_tokens)
+
+    @torch.inference_mode()
+    def segment(
+        self,
+        images: Sequence[ImageInput],
+        tags_per_image: Sequence[Sequence[str]],
+        tag_indices_per_image: Sequence[Sequence[int]] | None = None,
+    ) -> list[GroundedResult]:
+        """Finds each image's tags as boxes and segments every box.
+
+        Args:
+            images: paths, PIL images or arrays.
+            tags_per_image: the tags to ground in each image.
+            tag_indices_per_image: Tag2Text class index of each tag, for `drop_attribute_tags`.
+
+        Returns:
+            One result per image, boxes sorted by score.
+        """
+        if len(tags_per_image) != len(images):
+            raise ValueError(f"{len(images)} images but {len(tags_per_image)} tag lists")
+        indices = tag_indices_per_image or [None] * len(images)
+        pils = [load_image(im, index=i) for i, im in enumerate(images)]
+        prompts = [self.prompts(t, ix) for t, ix in zip(tags_per_image, indices, strict=True)]
+        detections = self.detect(pils, prompts)
+        return self.segment_boxes(pils, detections)
+
+    def detect(
+        self, images: Sequence[Image.Image], prompts: Sequence[Sequence[PromptChunk]]
+    ) -> list[Detections]:
+        """Runs Grounding DINO on every (image, prompt) pair and merges each image's boxes."""
+        pairs = [(i, chunk) for i, chunks in enumerate(prompts) for chunk in chunks]
+        # Batch only images of one size: padding to a common size changes the detector's output.
+        pairs.sort(key=lambda p: images[p[0]].size)
+        passes: list[list[Detections]] = [[] for _ in images]
+        for batch in _same_size_batches(pairs, images, self.batch_size):
+            batch_images = [images[i] for i, _ in batch]
+            inputs = self.detector_processor(
+                images=batch_images,
+                text=[chunk.text for _, chunk in batch],
+                return_tensors="pt",
+                padding="longest",
+            ).to(self.device)
+            with self._autocast():
+                out = self.detector(**inputs)
+            for row, (i, chunk) in enumerate(batch):
+                width, height = images[i].size
+                passes[i].append(
+                    decode_pass(
+                        out.logits[row],
+                        out.pred_boxes[row],
+                        chunk.span_mask(out.logits.shape[-1]),
+                        chunk.tags,
+                        (height, width),
+                        self.box_threshold,
+                        self.text_threshold,
+                    )
+                )
+        return [merge_passes(p, self.nms_iou) if p else Detections.empty() for p in passes]
+
+    def segment_boxes(
+        self, images: Sequence[Image.Image], detections: Sequence[Detections]
+    ) -> list[GroundedResult]:
+        """One SAM image embedding per image; all of its boxes in one mask-decoder call."""
+        results: list[GroundedResult | None] = [None] * len(images)
+        todo = [i for i, d in enumerate(detections) if len(d.tags)]
+        for i, d in enumerate(detections):
+            if not len(d.tags):
+                width, height = images[i].size
+                results[i] = _result(d, np.zeros((0, height, width), bool), np.zeros(0, np.float32))
+        processor = self.segmenter_processor.image_processor
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            enc = processor([images[i] for i in batch], return_tensors="pt")
+            with self._autocast():
+                pixels = enc["pixel_values"].to(self.device)
+                embeddings = self.segmenter.get_image_embeddings(pixels)
+            for row, i in enumerate(batch):
+                original = enc["original_sizes"][row].tolist()
+                resized = enc["reshaped_input_sizes"][row].tolist()
+                scale = torch.tensor([resized[1] / original[1], resized[0] / original[0]] * 2)
+                boxes = detections[i].boxes * scale.to(self.device)
+                with self._autocast():
+                    out = self.segmenter(
+                        image_embeddings=embeddings[row : row + 1],
+                        input_boxes=boxes[None],
+                        multimask_output=False,
+                    )
+                masks = processor.post_process_masks(
+                    out.pred_masks.float().cpu(), [original], [resized]
+                )[0][:, 0]
+                ious = out.iou_scores[0, :, 0].float().cpu().numpy()
+                results[i] = _result(detections[i], masks.numpy(), ious)
+        return results  # type: ignore[return-value]
+
+
+def _same_size_batches(pairs, images, batch_size):
+    """Splits sorted (image index, prompt) pairs into batches of one image size."""
+    batch: list = []
+    for pair in pairs:
+        if batch and (len(batch) == batch_size or images[batch[0][0]].size != images[pair[0]].size):
+            yield batch
+            batch = []
+        batch.append(pair)
+    if batch:
+        yield batch
+
+
+def _result(d: Detections, masks: np.ndarray, ious: np.ndarray) -> GroundedResult:
+    return GroundedResult(
+        boxes=d.boxes.float().cpu().numpy(),
+        labels=list(d.tags),
+        scores=d.scores.float().cpu().numpy(),
+        iou_predictions=ious,
+        masks=masks,
+    )
+
+
+def load_grounded_segmenter(
+    detector: str | Path = "IDEA-Research/grounding-dino-tiny",
+    segmenter: str | Path = "facebook/sam-vit-base",
+    device: str | torch.device | None = None,
+    dtype: str = "float32",
+    **options,
+) -> GroundedSegmenter:
+    """Loads Grounding DINO and SAM by hub id or local folder (transformers format).
+
+    Args:
+        detector: Grounding DINO hub id or folder (model + processor files).
+        segmenter: SAM hub id or folder.
+        device: target device; default CUDA when available.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
+        **options: :class:`GroundedSegmenter` options (thresholds, ``nms_iou``, ``separator``,
+            ``drop_attribute_tags``, ``batch_size``).
+    """
+    return GroundedSegmenter(
+        GroundingDinoForObjectDetection.from_pretrained(str(detector)),
+        GroundingDinoProcessor.from_pretrained(str(detector)),
+        SamModel.from_pretrained(str(segmenter)),
+        SamProcessor.from_pretrained(str(segmenter)),
+        device=device,
+        dtype=dtype,
+        **options,
+    )

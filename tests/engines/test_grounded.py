@@ -1,0 +1,141 @@
+"""GroundedSegmenter: post-processing on controlled detector outputs; tiny models end to end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
+
+from tag2text_zoo.engines.grounded import load_grounded_segmenter
+
+W, H = 80, 60
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory, reference_dir):
+    root = tmp_path_factory.mktemp("grounded")
+    vocab = reference_dir / "bert-base-uncased-vocab.txt"
+    return save_tiny_grounding_dino(root / "gdino", vocab), save_tiny_sam(root / "sam")
+
+
+@pytest.fixture()
+def segmenter(model_dirs):
+    return load_grounded_segmenter(*model_dirs, device="cpu")
+
+
+def _image(seed: int, size=(W, H)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+class FakeDetector:
+    """Replaces the detector's forward: `queries(row_input_ids)` -> [(token probs, cxcywh box)]."""
+
+    def __init__(self, queries):
+        self.queries = queries
+        self.calls = []
+
+    def __call__(self, input_ids, **_):
+        self.calls.append(input_ids.clone())
+        logits = torch.full((len(input_ids), 5, 256), -float("inf"))
+        boxes = torch.full((len(input_ids), 5, 4), 0.5)
+        for row, ids in enumerate(input_ids):
+            logits[row, :, : len(ids)] = -10.0
+            for q, (probs, box) in enumerate(self.queries(ids.tolist())):
+                for pos, p in probs.items():
+                    logits[row, q, pos] = _logit(p)
+                boxes[row, q] = torch.tensor(box)
+        return SimpleNamespace(logits=logits, pred_boxes=boxes)
+
+
+def test_thresholds_labels_and_pixel_boxes(segmenter, monkeypatch):
+    # "cat, hot dog, dog." -> [CLS] cat , hot dog , dog . [SEP]
+    queries = [
+        ({1: 0.9}, (0.5, 0.5, 0.5, 0.5)),  # cat
+        ({3: 0.3, 4: 0.6, 6: 0.5}, (0.2, 0.2, 0.2, 0.2)),  # hot dog (0.6 beats dog 0.5)
+        ({6: 0.24}, (0.8, 0.8, 0.2, 0.2)),  # under the box threshold 0.25
+        ({2: 0.9, 1: 0.19}, (0.8, 0.2, 0.2, 0.2)),  # box on the comma; cat under text 0.2
+        ({7: 0.4, 6: 0.21}, (0.8, 0.8, 0.1, 0.1)),  # box on "."; dog at 0.21 passes
+    ]
+    fake = FakeDetector(lambda ids: queries)
+    monkeypatch.setattr(segmenter.detector, "forward", fake)
+    (result,) = segmenter.segment([_image(0)], [["cat", "hot dog", "dog"]])
+    assert result.labels == ["cat", "hot dog", "dog"]
+    np.testing.assert_allclose(result.scores, [0.9, 0.6, 0.4], rtol=1e-5)
+    expected = [[20, 15, 60, 45], [8, 6, 24, 18], [60, 45, 68, 51]]  # cxcywh * (W, H) -> xyxy
+    np.testing.assert_allclose(result.boxes, expected, atol=1e-4)
+    assert result.masks.shape == (3, H, W) and result.masks.dtype == bool
+    assert result.iou_predictions.shape == (3,)
+    assert len(fake.calls) == 1
+
+
+def test_class_agnostic_nms(segmenter, monkeypatch):
+    queries = [
+        ({1: 0.7}, (0.5, 0.5, 0.4, 0.4)),  # cat
+        ({3: 0.8}, (0.51, 0.5, 0.4, 0.4)),  # dog, IoU ~0.95 with cat: cat goes
+        ({1: 0.6}, (0.1, 0.1, 0.1, 0.1)),  # cat elsewhere: kept
+    ]
+    monkeypatch.setattr(segmenter.detector, "forward", FakeDetector(lambda ids: queries))
+    (result,) = segmenter.segment([_image(0)], [["cat", "dog"]])
+    assert result.labels == ["dog", "cat"]
+    np.testing.assert_allclose(result.scores, [0.8, 0.6], rtol=1e-5)
+    segmenter.nms_iou = 0.99
+    (result,) = segmenter.segment([_image(0)], [["cat", "dog"]])
+    assert result.labels == ["dog", "cat", "cat"]
+
+
+def test_chunked_prompts_each_give_their_tags(segmenter, monkeypatch):
+    tags = [f"thing {i}" for i in range(150)]
+    chunks = segmenter.prompts(tags)
+    assert len(chunks) == 2
+    # each pass finds its first tag ("thing" "N": tokens 1-2), at a place of its own
+    first_ids = [segmenter.detector_processor.tokenizer(c.text)["input_ids"][2] for c in chunks]
+    places = {first_ids[0]: (0.2, 0.2, 0.2, 0.2), first_ids[1]: (0.8, 0.8, 0.2, 0.2)}
+    fake = FakeDetector(lambda ids: [({2: 0.9}, places[ids[2]])])
+    monkeypatch.setattr(segmenter.detector, "forward", fake)
+    (result,) = segmenter.segment([_image(0)], [tags])
+    assert sum(len(c) for c in fake.calls) == 2  # one pass per chunk (batched together)
+    assert all(c.shape[1] <= 256 for c in fake.calls)
+    assert sorted(result.labels) == sorted(c.tags[0] for c in chunks)
+
+
+def test_empty_tags_skip_the_detector_and_no_boxes_skip_sam(segmenter, monkeypatch):
+    fake = FakeDetector(lambda ids: [])  # every query under the thresholds
+    monkeypatch.setattr(segmenter.detector, "forward", fake)
+    sam_calls = []
+    monkeypatch.setattr(segmenter.segmenter, "forward", lambda *a, **k: sam_calls.append(1))
+    results = segmenter.segment([_image(0), _image(1, (30, 40))], [[], ["cat"]])
+    assert len(fake.calls) == 1 and fake.calls[0].shape[0] == 1  # only the image with tags
+    for result, size in zip(results, [(W, H), (30, 40)], strict=True):
+        assert result.labels == [] and result.boxes.shape == (0, 4)
+        assert result.masks.shape == (0, size[1], size[0]) and result.image_size == size
+    assert sam_calls == []
+    fake.calls.clear()
+    assert segmenter.segment([_image(0)], [[" "]])[0].labels == []
+    assert fake.calls == []
+
+
+def test_batch_equals_each_image_alone(model_dirs):
+    segmenter = load_grounded_segmenter(
+        *model_dirs, device="cpu", box_threshold=0.0, text_threshold=0.0, batch_size=3
+    )
+    images = [_image(0), _image(1, (40, 50)), _image(2), _image(3)]
+    tags = [["cat", "dog"], ["a red car", "tree"], [], ["sky", "cat", "Cat"]]
+    batched = segmenter.segment(images, tags)
+    for image, image_tags, got in zip(images, tags, batched, strict=True):
+        (alone,) = segmenter.segment([image], [image_tags])
+        assert got.labels == alone.labels
+        assert set(got.labels) <= {t.lower() for t in image_tags}
+        np.testing.assert_allclose(got.boxes, alone.boxes, atol=1e-4)
+        np.testing.assert_allclose(got.iou_predictions, alone.iou_predictions, atol=1e-4)
+        assert np.count_nonzero(got.masks != alone.masks) <= 1e-3 * got.masks.size
+        assert got.masks.shape == (len(got.labels), image.height, image.width)
+    assert len(batched[0].labels) > 0 and batched[2].labels == []
