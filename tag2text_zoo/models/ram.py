@@ -107,7 +107,10 @@ class RAM(nn.Module):
         label_embed: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``[B, 1 + N, 512]`` -> ``[B, C]`` logits (before the sigmoid); see :meth:`label_queries`."""
+        """``[B, 1 + N, 512]`` -> ``[B, C]`` logits (before the sigmoid).
+
+        ``label_embed`` and ``mask`` are as in :meth:`label_queries`.
+        """
         queries = self.label_queries(image_embeds, label_embed, mask)
         return self.fc(self.tagging_head(queries, image_embeds)).squeeze(-1)
 
@@ -157,7 +160,7 @@ def _build(cfg: ModelConfig, plus: bool) -> RAM:
 
 
 def build_ram(cfg: ModelConfig) -> RAM:
-    """Builds a randomly initialised RAM (with its unused tag encoder and decoder) from its config."""
+    """Builds a randomly initialised RAM (with its unused tag encoder and decoder)."""
     if cfg.model_type != "ram":
         raise ValueError(f"not a RAM config (model_type={cfg.model_type!r})")
     return _build(cfg, plus=False)
