@@ -13,6 +13,7 @@ Prints a table and writes JSON under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -79,12 +80,19 @@ def reference_settings_predict(tagger: Tagger, image: Image.Image) -> tuple[list
     return tags, text
 
 
+def _reference_settings_all(tagger: Tagger, images: list[Image.Image]) -> None:
+    for image in images:
+        reference_settings_predict(tagger, image)
+
+
 def random_init_tagger(name: str, vocab: Path, device: str) -> Tagger:
     """A full-size catalogue model with random weights (same compute as the real one)."""
     cfg = ModelConfig.from_dict(CATALOGUE[name].config)
     torch.manual_seed(0)
     model = build_model(cfg)
-    tokenizer = TagTokenizer(vocab, cfg.tokenizer, cfg.tag_max_tokens) if cfg.has_captioner else None
+    tokenizer = (
+        TagTokenizer(vocab, cfg.tokenizer, cfg.tag_max_tokens) if cfg.has_captioner else None
+    )
     names = [f"tag{i}" for i in range(cfg.num_tags)]
     return Tagger(model, cfg, names, tokenizer, device=device)
 
@@ -133,20 +141,17 @@ def run(args: argparse.Namespace) -> dict:
         same = all(b == (r.tags, r.caption) for b, r in zip(baseline, engine))
         if not same:
             raise SystemExit("baseline and engine disagree; fix that before timing")
-        rate = _rate(lambda: [reference_settings_predict(tagger, im) for im in images],
-                     len(images), args.repeats)  # fmt: skip
+        run_once = functools.partial(_reference_settings_all, tagger, images)
+        rate = _rate(run_once, len(images), args.repeats)
         add("tags+caption", "reference settings", 1, "float32", rate)
+    modes = {"tags": False, "tags+caption": True} if captions else {"tags": False}
     for dtype in args.dtypes:
-        runner = load_tagger(args.model, device=args.device, dtype=dtype) if Path(
-            args.model
-        ).is_dir() else _with_dtype(tagger, dtype)
+        runner = _with_dtype(tagger, dtype)
         for batch in args.batch_sizes:
             runner.batch_size = batch
-            add("tags", "engine", batch, dtype,
-                _rate(lambda: runner.predict(images, caption=False), len(images), args.repeats))
-            if captions:
-                add("tags+caption", "engine", batch, dtype,
-                    _rate(lambda: runner.predict(images), len(images), args.repeats))  # fmt: skip
+            for mode, caption in modes.items():
+                run_once = functools.partial(runner.predict, images, caption=caption)
+                add(mode, "engine", batch, dtype, _rate(run_once, len(images), args.repeats))
     base = next((r["img_s"] for r in rows if r["setting"] == "reference settings"), None)
     for r in rows:
         r["vs_reference"] = r["img_s"] / base if base and r["mode"] == "tags+caption" else None

@@ -41,7 +41,7 @@ def load_tagger(
     generation: dict[str, Any] | None = None,
     **options: Any,
 ) -> Tagger:
-    """Loads a tagger from a catalogue name (e.g. ``"tag2text-swin-14m"``) or a model directory.
+    """Loads a tagger from a catalogue name (e.g. ``"ram-plus-swin-large-14m"``) or a directory.
 
     Args:
         name_or_dir: catalogue name or model directory path.
@@ -68,6 +68,8 @@ def load_tagger(
         cfg,
         model_dir.tag_list(),
         tokenizer,
+        tag_names_chinese=model_dir.tag_list_chinese(),
+        class_thresholds=model_dir.class_thresholds(),
         device=device,
         dtype=dtype,
         generation=gen,

@@ -50,3 +50,9 @@ def tag2text_images(tag2text_dir: Path, tag2text_expected: dict) -> list[Path]:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return _require(REFERENCE)
+
+
+@pytest.fixture(scope="session", params=["ram-tiny", "ram-plus-tiny"])
+def ram_family_dir(request) -> Path:
+    """The RAM and the RAM++ golden fixture, in turn."""
+    return _require(FIXTURES / request.param)

@@ -34,6 +34,7 @@ class ModelDirectory:
     def required_files(self) -> list[Path]:
         cfg = self.config
         files = [self.path / cfg.tag_list_file]
+        files += [self.path / f for f in (cfg.tag_list_chinese_file, cfg.thresholds.file) if f]
         if cfg.has_captioner:
             files.append(self.path / cfg.tokenizer.vocab_file)
         checkpoint = self.checkpoint
@@ -49,12 +50,33 @@ class ModelDirectory:
     def vocab(self) -> Path:
         return self.path / self.config.tokenizer.vocab_file
 
+    def _lines(self, filename: str) -> list[str]:
+        lines = (self.path / filename).read_text(encoding="utf-8").splitlines()
+        if len(lines) != self.config.num_tags:
+            raise ValueError(
+                f"{self.path / filename} has {len(lines)} lines, config says {self.config.num_tags}"
+            )
+        return lines
+
     def tag_list(self) -> list[str]:
         """Tag names, one per class (line i = class i), exactly as in the file."""
-        names = (self.path / self.config.tag_list_file).read_text(encoding="utf-8").splitlines()
-        if len(names) != self.config.num_tags:
-            raise ValueError(
-                f"{self.config.tag_list_file} has {len(names)} names, "
-                f"config.json says {self.config.num_tags}"
-            )
-        return names
+        return self._lines(self.config.tag_list_file)
+
+    def tag_list_chinese(self) -> list[str] | None:
+        """Chinese tag names exactly as in the file (RAM's keep trailing spaces), or None."""
+        name = self.config.tag_list_chinese_file
+        return None if name is None else self._lines(name)
+
+    def class_thresholds(self) -> list[float] | None:
+        """Per-class thresholds from ``thresholds.file`` (one number per line), or None."""
+        name = self.config.thresholds.file
+        if name is None:
+            return None
+        values = []
+        for number, line in enumerate(self._lines(name), 1):
+            try:
+                values.append(float(line.strip()))
+            except ValueError:
+                message = f"{self.path / name} line {number}: {line!r} is not a number"
+                raise ValueError(message) from None
+        return values

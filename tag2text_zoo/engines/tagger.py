@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import CachedDecoder, beam_search, sample
 from .preprocess import ImageInput, image_to_tensor, load_image
 from .tokenizer import TagTokenizer
+from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 
 SpecifiedTags = str | Sequence[str] | None
 _NO_USER_TAGS = {"", "none", "None"}  # the reference treats these strings as "no user tags"
@@ -28,6 +30,7 @@ class TagResult:
         caption: the caption, or None when not asked for (or the model has no captioner).
         tag_string: the reference's form, ``" | ".join(tags)``.
         caption_token_ids: generated ids, prompt included.
+        tags_chinese: Chinese names of the same tags (RAM / RAM++), surrounding spaces removed.
     """
 
     tags: list[str]
@@ -36,6 +39,7 @@ class TagResult:
     caption: str | None = None
     tag_string: str = ""
     caption_token_ids: list[int] | None = None
+    tags_chinese: list[str] | None = None
 
 
 _DTYPES = {
@@ -78,6 +82,8 @@ class Tagger:
         tag_names: list[str],
         tokenizer: TagTokenizer | None,
         *,
+        tag_names_chinese: list[str] | None = None,
+        class_thresholds: Sequence[float] | None = None,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype = "float32",
         threshold: float | None = None,
@@ -89,6 +95,7 @@ class Tagger:
     ) -> None:
         self.config = config
         self.tag_names = tag_names
+        self.tag_names_chinese = tag_names_chinese
         self.tokenizer = tokenizer
         self.device = resolve_device(device)
         dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
@@ -102,7 +109,10 @@ class Tagger:
             raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
         self.generation = generation or config.generation
-        self.thresholds = self._thresholds(threshold, tag_thresholds or {}).to(self.device)
+        self.thresholds = self._thresholds(
+            self._base_thresholds(threshold, class_thresholds), tag_thresholds or {}
+        )
+        self._label_embed: tuple[torch.Tensor, torch.Tensor | None] | None = None
         deleted = torch.zeros(len(tag_names), dtype=torch.bool)
         delete = config.delete_tag_index if delete_tags is None else delete_tags
         deleted[self._indices(delete)] = True
@@ -124,16 +134,84 @@ class Tagger:
                 out.extend(hits)
         return out
 
-    def _thresholds(self, threshold: float | None, overrides: Mapping[str | int, float]):
+    def _base_thresholds(
+        self, threshold: float | None, class_thresholds: Sequence[float] | None
+    ) -> torch.Tensor:
+        """A threshold file's values (RAM), or the config's default and per-class values.
+
+        A global ``threshold`` replaces the file's values or the config's default (the config's
+        per-class values, Tag2Text's person/man/woman, still apply, as in the reference).
+        """
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+        if class_thresholds is not None and threshold is None:
+            return torch.tensor(class_thresholds, dtype=torch.float32)
         cfg = self.config.thresholds
         values = torch.full((len(self.tag_names),), cfg.default if threshold is None else threshold)
-        for index, value in cfg.per_class.items():
-            values[index] = value
+        if class_thresholds is None:
+            for index, value in cfg.per_class.items():
+                values[index] = value
+        return values
+
+    def _thresholds(self, base: torch.Tensor, overrides: Mapping[str | int, float]) -> torch.Tensor:
+        """``base`` with per-tag ``overrides`` (by name or index) applied."""
+        values = base.clone().float()
         for tag, value in overrides.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"threshold for {tag!r} must be within [0, 1], got {value}")
             values[self._indices([tag])] = value
-        return values.float()
+        return values.to(self.device)
+
+    def with_vocabulary(
+        self,
+        vocabulary: OpenVocabulary | Sequence[str],
+        descriptions: Mapping[str, Sequence[str]] | None = None,
+        *,
+        encoder: VocabularyEncoder | None = None,
+        threshold: float = 0.5,
+        tag_thresholds: Mapping[str | int, float] | None = None,
+    ) -> Tagger:
+        """A tagger for an open-set vocabulary that shares this one's model (RAM / RAM++ only).
+
+        Args:
+            vocabulary: user tag names, or an :class:`~.vocabulary.OpenVocabulary` already
+                embedded.
+            descriptions: optional ``name -> [description, ...]`` (used by RAM++ as its
+                per-class descriptions; RAM averages them).
+            encoder: embeds the names; default: CLIP ViT-B/16's text encoder from the hub.
+            threshold: decision threshold for every user tag (the reference's open-set value).
+            tag_thresholds: per-tag overrides by user name.
+        """
+        if self.config.label_embed is None:
+            raise ValueError(
+                f"{self.config.model_type} has no CLIP label embeddings; open-set tagging needs "
+                "a RAM or RAM++ model (e.g. 'ram-plus-swin-large-14m')"
+            )
+        if not isinstance(vocabulary, OpenVocabulary):
+            if isinstance(vocabulary, str):
+                raise ValueError("vocabulary must be a list of tag names, not one string")
+            vocabulary = (encoder or default_encoder()).encode(vocabulary, descriptions)
+        elif descriptions is not None:
+            raise ValueError("descriptions are embedded with the names; pass them to encode()")
+        per_class = self.config.label_embed.descriptions_per_class
+        embed, mask = vocabulary.label_embeddings(descriptions=per_class is not None)
+        if embed.shape[-1] != self.config.label_embed.shape[1]:
+            raise ValueError(
+                f"vocabulary embeddings are {embed.shape[-1]}-d; this model needs "
+                f"{self.config.label_embed.shape[1]}-d (CLIP ViT-B/16 text embeddings)"
+            )
+        dtype = next(self.model.parameters()).dtype
+        other = copy.copy(self)
+        other.tag_names = list(vocabulary.names)
+        other.tag_names_chinese = None
+        other.deleted = torch.zeros(len(other.tag_names), dtype=torch.bool, device=self.device)
+        base = torch.full((len(other.tag_names),), threshold)
+        other.thresholds = other._thresholds(base, tag_thresholds or {})
+        other._label_embed = (
+            embed.to(self.device, dtype),
+            None if mask is None else mask.to(self.device),
+        )
+        return other
 
     @property
     def can_caption(self) -> bool:
@@ -185,7 +263,8 @@ class Tagger:
                 raise ValueError("specified_tags must be None or a list with one entry per image")
             if not caption and any(_user_tag_string(t) is not None for t in specified_tags):
                 raise ValueError("specified_tags only steer captions; pass caption=True")
-        if caption and not self.can_caption and specified_tags is not None:
+        users = specified_tags or []
+        if caption and not self.can_caption and any(_user_tag_string(t) for t in users):
             raise ValueError(
                 f"{self.config.model_type} does not caption, so specified tags cannot steer a "
                 "caption; use a Tag2Text model (e.g. 'tag2text-swin-14m') for captions"
@@ -203,15 +282,27 @@ class Tagger:
         pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
         with self._autocast():
             image_embeds = self.model.encode_image(pixels)
-            logits = self.model.tag_logits(image_embeds)
+            if self._label_embed is None:
+                logits = self.model.tag_logits(image_embeds)
+            else:
+                logits = self.model.tag_logits(image_embeds, *self._label_embed)
         probs = torch.sigmoid(logits.float())
         on = (probs > self.thresholds) & ~self.deleted
         results = []
         for row_on, row_probs in zip(on.cpu(), probs.cpu()):
             idx = row_on.nonzero().flatten().tolist()
             tags = [self.tag_names[i] for i in idx]
+            chinese = None
+            if self.tag_names_chinese is not None:
+                chinese = [self.tag_names_chinese[i].strip() for i in idx]
             results.append(
-                TagResult(tags, row_probs[idx].tolist(), idx, tag_string=" | ".join(tags))
+                TagResult(
+                    tags,
+                    row_probs[idx].tolist(),
+                    idx,
+                    tag_string=" | ".join(tags),
+                    tags_chinese=chinese,
+                )
             )
         if caption and self.can_caption:
             users = [None] * len(results) if specified_tags is None else specified_tags

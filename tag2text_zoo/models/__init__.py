@@ -6,9 +6,10 @@ from torch import nn
 
 from .checkpoint import CheckpointError, export_official_state_dict, load_checkpoint
 from .config import ModelConfig
+from .ram import RAM, build_ram, build_ram_plus
 from .tag2text import Tag2Text, build_tag2text
 
-BUILDERS = {"tag2text": build_tag2text}
+BUILDERS = {"tag2text": build_tag2text, "ram": build_ram, "ram_plus": build_ram_plus}
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -25,8 +26,11 @@ __all__ = [
     "BUILDERS",
     "CheckpointError",
     "ModelConfig",
+    "RAM",
     "Tag2Text",
     "build_model",
+    "build_ram",
+    "build_ram_plus",
     "build_tag2text",
     "export_official_state_dict",
     "load_checkpoint",

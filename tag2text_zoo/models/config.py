@@ -17,8 +17,11 @@ T = TypeVar("T")
 
 # Keys that describe a file or a fixture but configure nothing.
 _DESCRIPTIVE_KEYS = frozenset(
-    {"schema", "compare", "user_tags", "checkpoint", "format", "num_keys"}
-)
+    {
+        "schema", "compare", "user_tags", "checkpoint", "format", "num_keys", "note", "formula",
+        "subset_of_ram_tag_list",
+    }
+)  # fmt: skip
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any], section: str) -> T:
@@ -107,6 +110,31 @@ class ThresholdConfig:
 
 
 @dataclass(frozen=True)
+class LinearConfig:
+    """A plain linear layer's sizes (RAM's ``image_proj``, ``wordvec_proj`` and shared ``fc``)."""
+
+    in_features: int
+    out_features: int
+    shared_across_classes: bool = False
+
+
+@dataclass(frozen=True)
+class LabelEmbedConfig:
+    """RAM's learned label embeddings: ``shape`` rows (classes x descriptions), CLIP width."""
+
+    shape: tuple[int, int]
+    descriptions_per_class: int | None = None
+
+
+@dataclass(frozen=True)
+class ReweightConfig:
+    """RAM++'s per-image description re-weighting (the scale is a checkpoint parameter)."""
+
+    param: str = "reweight_scale"
+    value_in_checkpoint: float | None = None
+
+
+@dataclass(frozen=True)
 class TokenizerConfig:
     """BERT uncased WordPiece plus the two added ids ``[DEC]`` and ``[ENC]``."""
 
@@ -156,6 +184,12 @@ class ModelConfig:
     text: TextConfig | None = None
     tagging_head: TaggingHeadConfig | None = None
     tag_list_file: str = "tag_list.txt"
+    tag_list_chinese_file: str | None = None
+    image_proj: LinearConfig | None = None
+    label_embed: LabelEmbedConfig | None = None
+    wordvec_proj: LinearConfig | None = None
+    fc: LinearConfig | None = None
+    reweight: ReweightConfig | None = None
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
     delete_tag_index: tuple[int, ...] = ()
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -176,6 +210,11 @@ class ModelConfig:
             "thresholds": ThresholdConfig.from_dict,
             "tokenizer": lambda d: _from_dict(TokenizerConfig, d, "tokenizer"),
             "generation": lambda d: _from_dict(GenerationConfig, d, "generation"),
+            "image_proj": lambda d: _from_dict(LinearConfig, d, "image_proj"),
+            "label_embed": lambda d: _from_dict(LabelEmbedConfig, d, "label_embed"),
+            "wordvec_proj": lambda d: _from_dict(LinearConfig, d, "wordvec_proj"),
+            "fc": lambda d: _from_dict(LinearConfig, d, "fc"),
+            "reweight": lambda d: _from_dict(ReweightConfig, d, "reweight"),
         }
         for name, build in builders.items():
             if name in data:

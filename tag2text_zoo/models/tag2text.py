@@ -51,7 +51,8 @@ class Tag2Text(nn.Module):
         return self.tag_encoder(input_ids, attention_mask, image_embeds)
 
 
-def _bert(cfg: ModelConfig, cross_width: int) -> BertModel:
+def build_bert(cfg: ModelConfig, cross_width: int) -> BertModel:
+    """The BERT of ``cfg.text`` whose cross-attention reads ``cross_width``-wide states."""
     t = cfg.text
     assert t is not None
     if t.hidden_act != "gelu":
@@ -76,9 +77,9 @@ def build_tag2text(cfg: ModelConfig) -> Tag2Text:
     text, head_cfg = cfg.text, cfg.tagging_head
     if head_cfg.hidden_size != text.hidden_size:
         raise ValueError("tagging_head.hidden_size must equal text.hidden_size")
-    tag_encoder = _bert(cfg, text.tag_encoder_cross_attention_width)
+    tag_encoder = build_bert(cfg, text.tag_encoder_cross_attention_width)
     text_decoder = TextDecoder(
-        _bert(cfg, text.text_decoder_cross_attention_width), text.layer_norm_eps
+        build_bert(cfg, text.text_decoder_cross_attention_width), text.layer_norm_eps
     )
     tagging_head = TaggingHead(head_cfg)
     tagging_head.share_layers_with(

@@ -35,7 +35,7 @@ class TaggingHead(nn.Module):
         """Decodes label queries against image tokens.
 
         Args:
-            queries: ``[C, H]`` label queries, the same for every image.
+            queries: ``[C, H]`` label queries shared by all images, or ``[B, C, H]`` per image.
             image_embeds: ``[B, N, W]`` image tokens.
 
         Returns:

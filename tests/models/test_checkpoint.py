@@ -24,9 +24,10 @@ def _tiny(tag2text_dir: Path):
     return build_model(ModelConfig.from_file(tag2text_dir / "config.json"))
 
 
-@pytest.mark.parametrize("name", [n for n, s in CATALOGUE.items() if s.model_type == "tag2text"])
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_full_size_keys_and_shapes_equal_official(name, reference_dir):
-    expected = json.loads((reference_dir / "tag2text_state_dict.json").read_text())
+    key_list = f"{CATALOGUE[name].model_type}_state_dict.json"
+    expected = json.loads((reference_dir / key_list).read_text())
     with torch.device("meta"):
         model = build_model(ModelConfig.from_dict(CATALOGUE[name].config))
     exported = {k: list(v.shape) for k, v in export_official_state_dict(model).items()}
