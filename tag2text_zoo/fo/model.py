@@ -194,8 +194,3 @@ class TaggerModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
         except ImageLoadError as err:
             item["error"] = str(err)
         return item
-
-
-def tags_field_names(label_field: str) -> tuple[str, str]:
-    """The fields ``apply_model(..., label_field)`` writes: ``(tags, caption)``."""
-    return f"{label_field}_tags", f"{label_field}_caption"
