@@ -78,6 +78,24 @@ def _as_text(path: str, r: TagResult) -> str:
     return "\n".join(lines)
 
 
+def _label(args: argparse.Namespace) -> int:
+    from .fo.runs import dataset_for, label_samples
+
+    dataset = dataset_for(args.target, args.dataset)
+    tagger = load_tagger(
+        args.model, device=args.device, dtype=args.dtype, models_dir=args.models_dir,
+        threshold=args.threshold, exif_transpose=not args.no_exif,
+    )  # fmt: skip
+    run = label_samples(
+        dataset, tagger, args.label_field, args.batch_size,
+        num_workers=args.num_workers, prompt_field=args.prompt_field,
+    )  # fmt: skip
+    for sample_id, error in run.failures:
+        print(f"error: sample {sample_id}: {error}", file=sys.stderr)
+    print(f"{dataset.name}: labelled {run.labelled} sample(s) into {args.label_field}_tags")
+    return 1 if run.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tag2text_zoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--no-caption", action="store_true", help="tags only")
     tag.add_argument("--json", action="store_true", help="print JSON")
     tag.set_defaults(run=_tag)
+    label = commands.add_parser("label", help="label a FiftyOne dataset; re-run to resume")
+    label.add_argument("target", help="dataset name, or a directory of images")
+    _add_model_args(label)
+    label.add_argument("--dataset", default=None, help="dataset name for a directory")
+    label.add_argument("--label-field", default="t2t", help="writes <field>_tags, <field>_caption")
+    label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
+    label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
+    label.set_defaults(run=_label)
     return parser
 
 

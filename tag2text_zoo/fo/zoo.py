@@ -1,0 +1,145 @@
+"""The FiftyOne remote-zoo side of ``tag2text_zoo/``: manifest, download, load and operator form.
+
+FiftyOne copies the folder holding ``manifest.json`` (this package) to
+``<model_zoo_dir>/tag2text-zoo/`` and calls the hooks of its ``__init__.py``. A model named
+``<catalogue name>-torch`` is downloaded into ``<source>/<catalogue name>/`` (a model directory);
+its ``base_filename``, ``<catalogue name>.config.json``, is a link to that directory's
+``config.json`` made only once every file is complete, so FiftyOne never downloads it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..api import load_tagger
+from ..assets.catalogue import CATALOGUE, ModelSpec
+from ..assets.download import ensure_model_dir
+from ..assets.model_dir import ModelDirectory
+from .model import TaggerModel, TaggerModelConfig
+
+logger = logging.getLogger(__name__)
+
+SOURCE_NAME = "tag2text-zoo"
+MANIFEST = Path(__file__).resolve().parents[1] / "manifest.json"
+# Offline installs and tests: a folder of ready model directories named after catalogue entries.
+LOCAL_MODELS_ENV = "TAG2TEXT_ZOO_LOCAL_MODELS"
+_SUFFIX = "-torch"
+_REQUIREMENTS = [
+    "torch>=2.4", "torchvision>=0.19", "timm>=1.0.9", "transformers>=4.46", "tokenizers>=0.20",
+    "huggingface_hub>=0.25", "safetensors>=0.4", "pillow>=10.0",
+]  # fmt: skip
+
+
+def zoo_name(catalogue_name: str) -> str:
+    return catalogue_name + _SUFFIX
+
+
+def catalogue_name(name: str) -> str:
+    """``"tag2text-swin-14m-torch"`` -> ``"tag2text-swin-14m"`` (must be in the catalogue)."""
+    base = name.removesuffix(_SUFFIX)
+    if base not in CATALOGUE:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(map(zoo_name, CATALOGUE))}")
+    return base
+
+
+def _manifest_entry(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "base_name": zoo_name(spec.name),
+        "base_filename": f"{spec.name}.config.json",
+        "author": "Xinyu Huang et al. (recognize-anything)",
+        "version": None,
+        "url": None,
+        "source": spec.source,
+        "license": spec.license,
+        "description": spec.description,
+        "size_bytes": spec.size_bytes,
+        "manager": None,
+        "default_deployment_config_dict": None,
+        "requirements": {
+            "packages": _REQUIREMENTS,
+            "cpu": {"support": True},
+            "gpu": {"support": True},
+        },
+        "tags": [*spec.tags, "torch"],
+        "date_added": "2026-01-01T00:00:00",
+    }
+
+
+def build_manifest() -> dict[str, Any]:
+    """``manifest.json`` as generated from :data:`CATALOGUE` (a test checks they agree)."""
+    return {
+        "name": SOURCE_NAME,
+        "url": None,
+        "models": [_manifest_entry(spec) for spec in CATALOGUE.values()],
+    }
+
+
+def write_manifest(path: Path = MANIFEST) -> None:
+    path.write_text(json.dumps(build_manifest(), indent=4) + "\n", encoding="utf-8")
+
+
+def download_model(name: str, model_path: str | os.PathLike) -> None:
+    """Makes ``<source>/<catalogue name>/`` a complete model directory, then links ``model_path``.
+
+    With ``$TAG2TEXT_ZOO_LOCAL_MODELS/<catalogue name>/`` present, that directory is linked
+    instead of downloading (offline installs, tests).
+    """
+    base, marker = catalogue_name(name), Path(model_path)
+    target = marker.parent / base
+    local = Path(os.environ.get(LOCAL_MODELS_ENV, "")) / base
+    if os.environ.get(LOCAL_MODELS_ENV) and local.is_dir():
+        ModelDirectory.open(local)  # refuse an incomplete directory before linking it
+        if target.is_symlink():
+            target.unlink()
+        target.symlink_to(local.resolve(), target_is_directory=True)
+        logger.info("Using the local model directory %s for %s", local, name)
+    else:
+        ensure_model_dir(CATALOGUE[base], marker.parent)
+    if marker.is_symlink() or marker.exists():
+        marker.unlink()
+    marker.symlink_to(Path(base) / "config.json")
+
+
+def load_model(
+    name: str,
+    model_path: str | os.PathLike,
+    *,
+    prompt_field: str | None = None,
+    caption: bool = True,
+    **tagger_options: Any,
+) -> TaggerModel:
+    """The zoo model as a :class:`TaggerModel`; ``tagger_options`` go to :func:`load_tagger`
+    (``device``, ``dtype``, ``threshold``, ``tag_thresholds``, ``exif_transpose``, ...)."""
+    model_dir = Path(model_path).parent / catalogue_name(name)
+    tagger = load_tagger(model_dir, **tagger_options)
+    return TaggerModel(tagger, TaggerModelConfig(prompt_field=prompt_field, caption=caption))
+
+
+def resolve_input(name: str, ctx: Any) -> Any:
+    """The options form FiftyOne's "apply zoo model" operator shows for our models."""
+    import fiftyone.operators.types as types
+
+    inputs = types.Object()
+    inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
+    inputs.enum("dtype", ["float32", "bfloat16", "float16"], default="float32", label="Precision")
+    inputs.float("threshold", label="Tag threshold", description="global; default: the model's")
+    if CATALOGUE[catalogue_name(name)].model_type == "tag2text":
+        inputs.bool("caption", default=True, label="Write captions")
+        inputs.str(
+            "prompt_field",
+            label="Prompt field",
+            description="string or Classifications field whose tags steer each caption",
+        )
+    return types.Property(inputs)
+
+
+def parse_parameters(name: str, ctx: Any, params: dict[str, Any]) -> None:
+    """Turns the form's values into :func:`load_model` keyword arguments (in place)."""
+    for key in [k for k, v in params.items() if v in (None, "")]:
+        del params[key]
+    if params.get("device") == "auto":
+        del params["device"]

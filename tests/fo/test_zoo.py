@@ -1,0 +1,64 @@
+"""The package as a FiftyOne remote zoo source, copied under the model zoo dir as FiftyOne does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import fiftyone as fo
+import fiftyone.zoo as foz
+
+from tag2text_zoo.assets.catalogue import CATALOGUE
+from tag2text_zoo.fo import zoo
+
+PACKAGE = Path(zoo.__file__).resolve().parents[1]
+
+
+def test_manifest_matches_catalogue():
+    on_disk = json.loads(zoo.MANIFEST.read_text())
+    assert on_disk == json.loads(json.dumps(zoo.build_manifest())), (
+        "manifest.json drifted from CATALOGUE; regenerate with "
+        "python -c 'from tag2text_zoo.fo.zoo import write_manifest; write_manifest()'"
+    )
+    assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in CATALOGUE]
+    assert all("/" not in m["base_filename"] for m in on_disk["models"])
+
+
+def test_zoo_lists_downloads_once_and_loads(tmp_path, tag2text_dir, monkeypatch):
+    zoo_dir, local = tmp_path / "zoo", tmp_path / "local"
+    # What register_zoo_model_source does: copy the folder holding manifest.json to <zoo>/<name>.
+    shutil.copytree(
+        PACKAGE, zoo_dir / zoo.SOURCE_NAME, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    local.mkdir()
+    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
+    monkeypatch.setenv(zoo.LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
+
+    name = "tag2text-swin-14m-torch"
+    assert name in foz.list_zoo_models(tags="captioning")
+    assert not foz.is_zoo_model_downloaded(name)
+    model = foz.load_zoo_model(name, device="cpu", prompt_field="hint")
+    marker = zoo_dir / zoo.SOURCE_NAME / "tag2text-swin-14m.config.json"
+    assert foz.is_zoo_model_downloaded(name) and marker.is_file() and not marker.is_dir()
+    assert foz.find_zoo_model(name) == str(marker)
+    assert type(model).__name__ == "TaggerModel" and model.config.prompt_field == "hint"
+    assert (
+        model.tagger.config.num_tags
+        == json.loads((tag2text_dir / "config.json").read_text())["num_tags"]
+    )
+
+    # A second load finds the model downloaded: the local directory is not consulted again.
+    monkeypatch.delenv(zoo.LOCAL_MODELS_ENV)
+    again = foz.load_zoo_model(name, device="cpu")
+    assert again.tagger.tag_names == model.tagger.tag_names
+
+
+def test_operator_form_and_parameters():
+    prop = zoo.resolve_input("tag2text-swin-14m-torch", ctx=None)
+    fields = set(prop.type.properties)
+    assert {"device", "dtype", "threshold", "caption", "prompt_field"} <= fields
+    params = {"device": "auto", "dtype": "bfloat16", "threshold": None, "prompt_field": ""}
+    zoo.parse_parameters("tag2text-swin-14m-torch", None, params)
+    assert params == {"dtype": "bfloat16"}
