@@ -1,6 +1,6 @@
 """The tagger as a FiftyOne ``Model``: images decode in DataLoader workers, batches run on the GPU.
 
-``dataset.apply_model(Tag2TextModel(tagger), label_field="t2t")`` writes ``t2t_tags``
+``dataset.apply_model(TaggerModel(tagger), label_field="t2t")`` writes ``t2t_tags``
 (``fo.Classifications``) and ``t2t_caption`` (a string) on every sample.
 """
 
