@@ -209,8 +209,7 @@ class DenseSegmenter:
         resized = [resize_keep_ratio(rgb, s.short_side, s.long_side) for rgb in rgbs]
         texts = [self.encode_texts(n) for n in names]
         sums = [
-            torch.zeros(len(n), *r.shape[:2], device=self.device)
-            for n, r in zip(names, resized)
+            torch.zeros(len(n), *r.shape[:2], device=self.device) for n, r in zip(names, resized)
         ]
         counts = [torch.zeros(r.shape[:2], device=self.device) for r in resized]
         # windows of the same shape run together, each scored against its own image's classes
@@ -249,6 +248,9 @@ class DenseSegmenter:
         self, total: torch.Tensor, count: torch.Tensor, size: tuple[int, int], names: list[str]
     ) -> DenseResult:
         bg = self.settings.bg_thresh
+        if not names:
+            empty = torch.zeros(0, *size)
+            return DenseResult(names, empty.numpy(), np.zeros(size, np.int64), bg)
         scores = total / count.clamp(min=1)
         scores = F.interpolate(scores[None], size=size, mode="bilinear", align_corners=False)[0]
         background = torch.full((1, *size), bg, device=scores.device)
