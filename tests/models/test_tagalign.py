@@ -24,6 +24,15 @@ from tag2text_zoo.models.tagalign import (
 TINY = FIXTURES / "tagalign-tiny"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # tiny matrices: extra threads only contend with other processes on the shared cores
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def npz():
     return np.load(TINY / "expected.npz")
