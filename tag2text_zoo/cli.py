@@ -96,6 +96,49 @@ def _label(args: argparse.Namespace) -> int:
     return 1 if run.failures else 0
 
 
+def _train_tagalign(args: argparse.Namespace) -> int:
+    import fiftyone as fo
+    from transformers import CLIPModel, CLIPTokenizer
+
+    from .engines.tagalign_train import TrainConfig, train_tagalign
+    from .fo.tagalign_data import training_samples
+
+    samples, vocabulary = training_samples(
+        fo.load_dataset(args.dataset), args.tags_field, args.caption_field
+    )
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
+        warmup_steps=min(args.warmup_steps, args.steps), checkpoint_every=args.checkpoint_every,
+        num_workers=args.num_workers, vocabulary=vocabulary,
+    )  # fmt: skip
+    clip, tokenizer = CLIPModel.from_pretrained(args.clip), CLIPTokenizer.from_pretrained(args.clip)
+    result = train_tagalign(clip, tokenizer, samples, args.output, config, device=args.device,
+                            dtype=args.dtype)  # fmt: skip
+    print(f"{len(samples)} samples, {len(vocabulary)} tags; checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _add_train_tagalign(commands) -> None:
+    train = commands.add_parser("train-tagalign", help="train a TagAlign projector on a dataset")
+    train.add_argument("dataset", help="FiftyOne dataset name")
+    train.add_argument("--tags-field", required=True, help="Classifications field with tags")
+    train.add_argument("--caption-field", required=True, help="string field with captions")
+    train.add_argument("--output", required=True, help="checkpoint directory (resumes if set)")
+    train.add_argument("--clip", default="openai/clip-vit-base-patch16", help="hub id or dir")
+    train.add_argument("--steps", type=int, default=10_000)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--warmup-steps", type=int, default=500)
+    train.add_argument("--image-size", type=int, default=224)
+    train.add_argument("--checkpoint-every", type=int, default=1000)
+    train.add_argument("--num-workers", type=int, default=4)
+    train.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
+    train.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
+    )
+    train.set_defaults(run=_train_tagalign)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tag2text_zoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
     label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
     label.set_defaults(run=_label)
+    _add_train_tagalign(commands)
     return parser
 
 

@@ -16,9 +16,7 @@ os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SHARED = Path(os.environ.get("TAG2TEXT_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FIXTURES = SHARED / "fixtures"
-REFERENCE = SHARED / "reference"
+from shared_paths import FIXTURES, REFERENCE  # noqa: E402  (after the environment is set)
 
 
 def _require(path: Path) -> Path:

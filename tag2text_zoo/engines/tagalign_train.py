@@ -1,0 +1,274 @@
+"""Training the TagAlign projector on (image, caption, tags) samples over a frozen CLIP.
+
+Two losses, as in the paper: a symmetric contrastive loss between the pooled dense embedding and
+the caption embedding, and a soft-target multi-tag cross-entropy against a tag vocabulary embedded
+by the CLIP text encoder. Checkpoints use the TagAlign layout (``model``, ``optimizer``,
+``lr_scheduler``, ``scaler``, ``step``, ``config``, ``metrics``; plain data only, so
+:func:`~tag2text_zoo.models.tagalign.load_tagalign_projector` reads them with
+``weights_only=True``) and training resumes from the latest one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+from transformers import CLIPModel, CLIPTokenizer
+
+from ..models.tagalign import (
+    TagAlignProjector,
+    patch_grid,
+    projector_state_dict,
+    surgery_tokens,
+    tagalign_state_dict,
+)
+from .dense_windows import IMAGENET_MEAN_255, IMAGENET_STD_255
+from .preprocess import ImageInput, load_image
+from .tagger import resolve_device
+
+LATEST = "checkpoint_latest.pth"
+
+
+@dataclass(frozen=True)
+class TrainSample:
+    """One training image with its caption and tags (tags outside the vocabulary are ignored)."""
+
+    image: ImageInput
+    caption: str
+    tags: Sequence[str]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters (plain values: stored in checkpoints)."""
+
+    steps: int = 10_000
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 500
+    image_size: int = 224
+    tag_loss_weight: float = 1.0
+    template: str = "a photo of a {}."
+    checkpoint_every: int = 1000
+    seed: int = 0
+    num_workers: int = 0
+    vocabulary: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """Per-step total losses of this run (resumed steps excluded) and the last checkpoint."""
+
+    losses: list[float]
+    checkpoint: Path
+
+
+class TagAlignLoss(nn.Module):
+    """Contrastive image-caption loss + soft-target multi-tag cross-entropy.
+
+    Arguments:
+        label_embedding: [V, E] normalised text embeddings of the tag vocabulary (frozen).
+        tag_loss_weight: weight of the tag loss.
+    """
+
+    def __init__(self, label_embedding: torch.Tensor, tag_loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("label_embedding", label_embedding)
+        init = math.log(1 / 0.07)
+        self.cl_logit_scale = nn.Parameter(torch.tensor(init))
+        self.ce_logit_scale = nn.Parameter(torch.tensor(init))
+        self.tag_loss_weight = tag_loss_weight
+
+    def forward(
+        self, image: torch.Tensor, caption: torch.Tensor, tags: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Arguments: BxE normalised image and caption embeddings, BxV multi-hot tags.
+
+        Returns: (contrastive loss, tag loss).
+        """
+        logits = self.cl_logit_scale.clamp(max=math.log(100)).exp() * image @ caption.t()
+        target = torch.arange(len(image), device=image.device)
+        contrastive = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        tag_logits = (
+            self.ce_logit_scale.clamp(max=math.log(100)).exp() * image @ self.label_embedding.t()
+        )
+        soft = tags / tags.sum(-1, keepdim=True).clamp(min=1)
+        tag_loss = -(soft * tag_logits.log_softmax(-1)).sum(-1)
+        has_tags = (tags.sum(-1) > 0).float()
+        tag_loss = (tag_loss * has_tags).sum() / has_tags.sum().clamp(min=1)
+        return contrastive, self.tag_loss_weight * tag_loss
+
+
+class _Samples(torch.utils.data.Dataset):
+    def __init__(self, samples: Sequence[TrainSample], vocabulary: list[str], size: int) -> None:
+        self.samples = samples
+        self.index = {t: i for i, t in enumerate(vocabulary)}
+        self.transform = v2.Compose([
+            v2.PILToTensor(),
+            v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32),
+            v2.Normalize(IMAGENET_MEAN_255, IMAGENET_STD_255),
+        ])  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, torch.Tensor]:
+        sample = self.samples[i]
+        tags = torch.zeros(len(self.index))
+        for tag in sample.tags:
+            if tag in self.index:
+                tags[self.index[tag]] = 1
+        return self.transform(load_image(sample.image, index=i)), sample.caption, tags
+
+
+def embed_texts(
+    clip: CLIPModel, tokenizer: CLIPTokenizer, texts: Sequence[str], batch_size: int = 256
+) -> torch.Tensor:
+    """[N, E] normalised CLIP text embeddings (EOT token, ``text_projection``)."""
+    device = clip.text_projection.weight.device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        tokens = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
+                           max_length=77, return_tensors="pt").to(device)  # fmt: skip
+        with torch.no_grad():
+            pooled = clip.text_model(**tokens).pooler_output
+            out.append(F.normalize(clip.text_projection(pooled).float(), dim=-1))
+    return torch.cat(out)
+
+
+def _lr_lambda(config: TrainConfig):
+    def schedule(step: int) -> float:  # linear warm-up, cosine decay
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return schedule
+
+
+def _save(path: Path, step: int, projector, loss_fn, optimizer, scheduler, scaler, config, loss):
+    model = tagalign_state_dict(projector)
+    model["label_embedding"] = loss_fn.label_embedding.detach().cpu()
+    model["cl_loss.logit_scale"] = loss_fn.cl_logit_scale.detach().cpu()
+    model["ce_loss.logit_scale"] = loss_fn.ce_logit_scale.detach().cpu()
+    checkpoint = {
+        "model": model, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(), "step": step, "config": asdict(config),
+        "metrics": {"loss": loss},
+    }  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+
+
+def train_tagalign(
+    clip: CLIPModel,
+    tokenizer: CLIPTokenizer,
+    samples: Sequence[TrainSample],
+    output_dir: str | os.PathLike,
+    config: TrainConfig,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str = "auto",
+    progress: bool = True,
+) -> TrainResult:
+    """Trains a TagAlign projector; resumes from ``output_dir/checkpoint_latest.pth`` if present.
+
+    Args:
+        clip, tokenizer: the frozen CLIP and its tokenizer.
+        samples: training samples; ``config.vocabulary`` lists the tags to classify.
+        output_dir: where ``checkpoint_latest.pth`` and ``checkpoint_{step}.pth`` go.
+        config: hyper-parameters.
+        device: default CUDA when available.
+        dtype: autocast dtype: ``"auto"`` (bfloat16 on CUDA, float32 elsewhere), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"`` (with loss scaling).
+        progress: show a progress bar.
+    """
+    if not config.vocabulary:
+        raise ValueError("config.vocabulary is empty: give the tags to train on")
+    if not samples:
+        raise ValueError("no training samples")
+    device = resolve_device(device)
+    if dtype == "auto":
+        dtype = "bfloat16" if device.type == "cuda" else "float32"
+    amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    clip = clip.eval().requires_grad_(False).to(device)
+    projector = TagAlignProjector.from_clip(clip.vision_model, clip.visual_projection).to(device)
+    labels = embed_texts(clip, tokenizer, [config.template.format(t) for t in config.vocabulary])
+    loss_fn = TagAlignLoss(labels, config.tag_loss_weight).to(device)
+    params = list(projector.parameters()) + [loss_fn.cl_logit_scale, loss_fn.ce_logit_scale]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")
+    step = _resume(out / LATEST, projector, loss_fn, optimizer, scheduler, scaler, config)
+
+    data = _Samples(samples, config.vocabulary, config.image_size)
+    generator = torch.Generator().manual_seed(config.seed + step)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=config.batch_size, shuffle=True, drop_last=len(data) >= config.batch_size,
+        num_workers=config.num_workers, generator=generator,
+    )  # fmt: skip
+    patch = clip.config.vision_config.patch_size
+    losses: list[float] = []
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train-tagalign")
+    projector.train()
+    while step < config.steps:
+        for pixels, captions, tags in loader:
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                with torch.no_grad():
+                    grid = patch_grid(surgery_tokens(clip.vision_model, pixels.to(device)),
+                                      *(s // patch for s in pixels.shape[2:]))  # fmt: skip
+                    caption = embed_texts(clip, tokenizer, captions)
+                image = F.normalize(projector(grid).float().mean((2, 3)), dim=-1)
+                contrastive, tag_loss = loss_fn(image, caption, tags.to(device))
+                loss = contrastive + tag_loss
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", cl=f"{contrastive.item():.3f}",
+                            tag=f"{tag_loss.item():.3f}")  # fmt: skip
+            state = (step, projector, loss_fn, optimizer, scheduler, scaler, config, losses[-1])
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                _save(out / LATEST, *state)
+                if step % config.checkpoint_every == 0:
+                    _save(out / f"checkpoint_{step}.pth", *state)
+            if step >= config.steps:
+                break
+    bar.close()
+    return TrainResult(losses, out / LATEST)
+
+
+def _resume(path: Path, projector, loss_fn, optimizer, scheduler, scaler, config) -> int:
+    if not path.exists():
+        return 0
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    saved = checkpoint.get("config", {}).get("vocabulary")
+    if saved != list(config.vocabulary):
+        raise ValueError(f"{path} was trained on another tag vocabulary; use a new output dir")
+    projector.load_state_dict(projector_state_dict(checkpoint))
+    with torch.no_grad():
+        loss_fn.cl_logit_scale.copy_(checkpoint["model"]["cl_loss.logit_scale"])
+        loss_fn.ce_logit_scale.copy_(checkpoint["model"]["ce_loss.logit_scale"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["lr_scheduler"])
+    scaler.load_state_dict(checkpoint["scaler"])
+    return int(checkpoint["step"])
