@@ -13,7 +13,7 @@ from .assets.download import ensure_model_dir
 from .assets.model_dir import ModelDirectory
 from .engines.tagger import Tagger
 from .engines.tokenizer import TagTokenizer
-from .models import build_model, load_checkpoint
+from .models import build_uninitialized, load_checkpoint
 
 
 def resolve_model_dir(
@@ -56,7 +56,7 @@ def load_tagger(
     """
     model_dir = resolve_model_dir(name_or_dir, models_dir)
     cfg = model_dir.config
-    model = build_model(cfg)
+    model = build_uninitialized(cfg)
     trusted = {f.sha256 for spec in CATALOGUE.values() for f in spec.files if f.sha256}
     load_checkpoint(model, model_dir.checkpoint, trusted_sha256=trusted)
     tokenizer = None

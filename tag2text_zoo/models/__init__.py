@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, export_official_state_dict, load_checkpoint
+from .checkpoint import CheckpointError, export_official_state_dict, load_checkpoint, tied_groups
 from .config import ModelConfig
 from .ram import RAM, build_ram, build_ram_plus
 from .tag2text import Tag2Text, build_tag2text
@@ -22,6 +23,27 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         ) from None
 
 
+def build_uninitialized(cfg: ModelConfig, device: str | torch.device = "cpu") -> nn.Module:
+    """Builds the model with allocated but uninitialised weights, to load a checkpoint into.
+
+    Skips the random initialisation (seconds at full size): parameters are made on the meta
+    device, then allocated; tied weights are tied again and rebuilt buffers recomputed.
+    """
+    with torch.device("meta"):
+        model = build_model(cfg)
+    groups = tied_groups(model)
+    model.to_empty(device=device)
+    for names in groups:  # to_empty gives a Parameter shared by two modules two copies
+        shared = model.get_parameter(names[0])
+        for name in names[1:]:
+            owner, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(owner), attr, shared)
+    for module in model.modules():
+        if hasattr(module, "init_non_persistent_buffers"):
+            module.init_non_persistent_buffers()
+    return model
+
+
 __all__ = [
     "BUILDERS",
     "CheckpointError",
@@ -32,6 +54,7 @@ __all__ = [
     "build_ram",
     "build_ram_plus",
     "build_tag2text",
+    "build_uninitialized",
     "export_official_state_dict",
     "load_checkpoint",
 ]

@@ -142,6 +142,10 @@ class BertEmbeddings(nn.Module):
             "position_ids", torch.arange(max_positions).unsqueeze(0), persistent=False
         )
 
+    def init_non_persistent_buffers(self) -> None:
+        """Recomputes ``position_ids`` (after construction on the meta device)."""
+        self.position_ids.copy_(torch.arange(self.position_ids.shape[1]).unsqueeze(0))
+
     def forward(self, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
         positions = self.position_ids[:, past_length : past_length + input_ids.shape[1]]
         return self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(positions))

@@ -80,7 +80,8 @@ def export_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _tied_groups(model: nn.Module) -> list[list[str]]:
+def tied_groups(model: nn.Module) -> list[list[str]]:
+    """Groups of state-dict names that refer to one shared tensor."""
     by_id: dict[int, list[str]] = {}
     for name, tensor in model.state_dict(keep_vars=True).items():
         by_id.setdefault(id(tensor), []).append(name)
@@ -173,7 +174,7 @@ def _check_matches(model: nn.Module, state: Mapping[str, torch.Tensor], path: Pa
 
 
 def _check_tied_copies(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    for names in _tied_groups(model):
+    for names in tied_groups(model):
         present = [n for n in names if n in state]
         for other in present[1:]:
             if not torch.equal(state[present[0]], state[other]):
