@@ -1,0 +1,15 @@
+"""FiftyOne App operators for tag2text-zoo; each is a thin shell over :mod:`tag2text_zoo.fo`.
+
+``fiftyone.yml`` at the repository root names this file as the plugin's entry point.
+"""
+
+from __future__ import annotations
+
+from .evaluate import EvaluateTags
+from .tag_images import TagImages
+
+
+def register(p) -> None:
+    """Called by FiftyOne: registers every operator listed in ``fiftyone.yml``."""
+    p.register(TagImages)
+    p.register(EvaluateTags)
