@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from .auto_label import AutoLabel
 from .evaluate import EvaluateTags
+from .segment import SegmentGrounded
 from .tag_images import TagImages
 
 
 def register(p) -> None:
     """Called by FiftyOne: registers every operator listed in ``fiftyone.yml``."""
-    p.register(TagImages)
-    p.register(EvaluateTags)
+    for operator in (TagImages, SegmentGrounded, AutoLabel, EvaluateTags):
+        p.register(operator)

@@ -70,9 +70,12 @@ def fail(prop: types.Property, message: str) -> None:
     prop.error_message = message
 
 
-def device_input(inputs: types.Object) -> None:
+def run_inputs(inputs: types.Object, batch_size: int) -> None:
+    """Skipping of done samples, batch size and device."""
     import torch
 
+    inputs.bool("skip_existing", default=True, label="Skip samples that already have it")
+    inputs.int("batch_size", default=batch_size, min=1, label="Batch size")
     devices = ["auto", "cpu", *(["cuda"] if torch.cuda.is_available() else [])]
     inputs.enum("device", devices, default="auto", label="Device", view=types.Dropdown())
 

@@ -15,8 +15,8 @@ def _inputs(ctx: Any, inputs: types.Object) -> None:
     kinds = (fo.Classifications,)
     common.field_choice(ctx, inputs, "pred_field", "Predicted tags", kinds, required=True)
     common.field_choice(ctx, inputs, "gt_field", "Ground-truth tags", kinds, required=True)
-    key = inputs.str("eval_key", label="Evaluation key",
-                     description="optional: stores per-sample <key>_tp, <key>_fp, <key>_fn")  # fmt: skip
+    about = "optional: stores <key>_tp, <key>_fp, <key>_fn per sample"
+    key = inputs.str("eval_key", label="Evaluation key", description=about)
     value = ctx.params.get("eval_key")
     if value and not value.isidentifier():
         common.fail(key, f"{value!r} is not a valid field name")

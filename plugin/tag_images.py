@@ -11,8 +11,8 @@ import fiftyone.operators.types as types
 from . import common
 
 
-def tag_inputs(ctx: Any, inputs: types.Object, field_default: str = "t2t") -> None:
-    """Tagging choices shared with "Auto-label": model, steering tags, output field, batching."""
+def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
+    """Tagging choices shared with "Auto-label": model, threshold, tags steering the caption."""
     common.tagger_inputs(ctx, inputs)
     inputs.enum("tags_from", ["model", "typed", "field"], default="model",
                          label="Specified tags", view=types.RadioGroup(),
@@ -23,14 +23,16 @@ def tag_inputs(ctx: Any, inputs: types.Object, field_default: str = "t2t") -> No
     elif ctx.params.get("tags_from") == "field":
         common.field_choice(ctx, inputs, "prompt_field", "Tags field",
                             (fo.Classifications, str, list), required=True)  # fmt: skip
-    field = inputs.str("label_field", default=field_default, required=True, label="Label field",
+
+
+def _inputs(ctx: Any, inputs: types.Object) -> None:
+    tagger_inputs(ctx, inputs)
+    field = inputs.str("label_field", default="t2t", required=True, label="Label field",
                        description="writes <field>_tags and <field>_caption")  # fmt: skip
-    common.labels_field_ok(
-        ctx, field, f"{ctx.params.get('label_field') or field_default}_tags", fo.Classifications
-    )
-    inputs.bool("skip_existing", default=True, label="Skip samples that already have tags")
-    inputs.int("batch_size", default=8, min=1, label="Batch size")
-    common.device_input(inputs)
+    name = ctx.params.get("label_field") or "t2t"
+    common.labels_field_ok(ctx, field, f"{name}_tags", fo.Classifications)
+    common.run_inputs(inputs, batch_size=8)
+    common.size_notice(ctx, inputs)
 
 
 def label_with_tagger(ctx: Any, view: fo.DatasetView, field: str) -> Any:
@@ -71,8 +73,7 @@ class TagImages(foo.Operator):
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
         ctx.target_view()
-        tag_inputs(ctx, inputs)
-        common.size_notice(ctx, inputs)
+        _inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Tag and caption images"))
 
     def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
