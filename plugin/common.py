@@ -56,12 +56,20 @@ def local_model_dir(name: str) -> Path | None:
     return None
 
 
-def _hub_model_present(name_or_dir: str) -> bool:
-    if Path(name_or_dir).expanduser().is_dir():
-        return (Path(name_or_dir).expanduser() / "config.json").is_file()
+def _weights_problem(value: str) -> str | None:
+    """Why a transformers model (hub id or folder) cannot be loaded now, or None."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else f"{value} has no config.json"
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(name_or_dir, "config.json"), str)
+    try:
+        cached = isinstance(try_to_load_from_cache(value, "config.json"), str)
+    except ValueError:
+        return f"{value!r} is neither a folder nor a Hugging Face hub id"
+    if cached or online():
+        return None
+    return f"{value} is not in the Hugging Face cache and there is no network to download it"
 
 
 def fail(prop: types.Property, message: str) -> None:
@@ -112,10 +120,9 @@ def grounding_inputs(ctx: Any, inputs: types.Object) -> None:
         view = types.AutocompleteView(choices=[types.Choice(c, label=c) for c in choices])
         prop = inputs.str(key, default=choices[0], required=True, label=label, view=view,
                           description="hub id or local folder (transformers format)")  # fmt: skip
-        value = ctx.params.get(key) or choices[0]
-        if not _hub_model_present(value) and not online():
-            fail(prop, f"{value} is neither a local folder nor in the Hugging Face cache, and "
-                 "there is no network to download it")  # fmt: skip
+        problem = _weights_problem(ctx.params.get(key) or choices[0])
+        if problem:
+            fail(prop, problem)
     inputs.float("box_threshold", default=0.35, min=0.0, max=1.0, label="Box threshold")
     inputs.float("text_threshold", default=0.25, min=0.0, max=1.0, label="Text threshold")
     inputs.float("nms_iou", default=0.5, min=0.0, max=1.0, label="NMS IoU",
