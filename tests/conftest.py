@@ -54,3 +54,13 @@ def reference_dir() -> Path:
 def ram_family_dir(request) -> Path:
     """The RAM and the RAM++ golden fixture, in turn."""
     return _require(FIXTURES / request.param)
+
+
+@pytest.fixture(scope="session")
+def grounded_dirs(tmp_path_factory, reference_dir) -> tuple[Path, Path]:
+    """Tiny random Grounding DINO and SAM folders (tests/tiny_grounded.py)."""
+    from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
+
+    root = tmp_path_factory.mktemp("grounded-models")
+    vocab = reference_dir / "bert-base-uncased-vocab.txt"
+    return save_tiny_grounding_dino(root / "gdino", vocab), save_tiny_sam(root / "sam")

@@ -34,12 +34,15 @@ class TaggerModelConfig:
         caption: also write ``{label_field}_caption`` (Tag2Text only).
         confidence_thresh: keep tags whose score is ``>=`` this.
         filter_classes: keep only these tag names.
+        specified_tags: tags steering every caption (``"cloud,sky"`` or a list) where the
+            sample has no prompt of its own.
     """
 
     prompt_field: str | None = None
     caption: bool = True
     confidence_thresh: float | None = None
     filter_classes: set[str] | None = None
+    specified_tags: str | list[str] | None = None
 
 
 class TaggerGetItem(fout.GetItem):
@@ -100,9 +103,10 @@ class TaggerModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
     def __init__(self, tagger: Tagger, config: TaggerModelConfig | None = None) -> None:
         self.tagger = tagger
         self.config = config or TaggerModelConfig()
-        if self.config.caption and self.config.prompt_field and not tagger.can_caption:
+        steered = self.config.prompt_field or self.config.specified_tags
+        if self.config.caption and steered and not tagger.can_caption:
             raise ValueError(
-                f"prompt_field steers captions, but {tagger.config.model_type} does not caption"
+                f"specified tags steer captions, but {tagger.config.model_type} does not caption"
             )
         self._preprocess = True
         self.failures: list[tuple[str, str]] = []
@@ -172,7 +176,7 @@ class TaggerModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
         good = [i for i, e in enumerate(args["errors"]) if e is None]
         if not good:
             return out
-        prompts = [args["prompts"][i] for i in good]
+        prompts = [args["prompts"][i] or self.config.specified_tags for i in good]
         caption = self.config.caption and self.tagger.can_caption
         specified = prompts if caption and any(p is not None for p in prompts) else None
         results = self.tagger.predict_tensors(args["pixels"], specified, caption)

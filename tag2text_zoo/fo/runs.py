@@ -33,8 +33,11 @@ def label_samples(
     prompt_field: str | None = None,
     batches_per_write: int = 4,
     progress: bool | None = None,
+    skip_existing: bool = True,
 ) -> LabelRun:
     """Labels the samples that lack ``{label_field}_tags``; re-running continues a stopped run.
+
+    With ``skip_existing=False`` every sample is labelled again, overwriting its labels.
 
     Work goes in chunks of ``batches_per_write`` batches, each written before the next starts,
     so Ctrl-C or a kill loses at most the chunk in flight and nothing is labelled twice.
@@ -50,7 +53,7 @@ def label_samples(
         model.config.prompt_field = prompt_field
     elif model.config.prompt_field is not None:
         check_prompt_field(samples, model.config.prompt_field)
-    todo = samples.exists(f"{label_field}_tags", False).values("id")
+    todo = (samples.exists(f"{label_field}_tags", False) if skip_existing else samples).values("id")
     run, seen_failures, chunk = LabelRun(), len(model.failures), batch_size * batches_per_write
     for start in range(0, len(todo), chunk):
         ids = todo[start : start + chunk]

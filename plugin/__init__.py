@@ -1,0 +1,17 @@
+"""FiftyOne App operators for tag2text-zoo; each is a thin shell over :mod:`tag2text_zoo.fo`.
+
+``fiftyone.yml`` at the repository root names this file as the plugin's entry point.
+"""
+
+from __future__ import annotations
+
+from .auto_label import AutoLabel
+from .evaluate import EvaluateTags
+from .segment import SegmentGrounded
+from .tag_images import TagImages
+
+
+def register(p) -> None:
+    """Called by FiftyOne: registers every operator listed in ``fiftyone.yml``."""
+    for operator in (TagImages, SegmentGrounded, AutoLabel, EvaluateTags):
+        p.register(operator)

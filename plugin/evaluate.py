@@ -1,0 +1,59 @@
+"""Operator "Evaluate tags": :func:`tag2text_zoo.fo.evaluate.evaluate_tags` and its report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fiftyone as fo
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import common
+
+
+def _inputs(ctx: Any, inputs: types.Object) -> None:
+    kinds = (fo.Classifications,)
+    common.field_choice(ctx, inputs, "pred_field", "Predicted tags", kinds, required=True)
+    common.field_choice(ctx, inputs, "gt_field", "Ground-truth tags", kinds, required=True)
+    about = "optional: stores <key>_tp, <key>_fp, <key>_fn per sample"
+    key = inputs.str("eval_key", label="Evaluation key", description=about)
+    value = ctx.params.get("eval_key")
+    if value and not value.isidentifier():
+        common.fail(key, f"{value!r} is not a valid field name")
+    common.size_notice(ctx, inputs)
+
+
+class EvaluateTags(foo.Operator):
+    @property
+    def config(self) -> foo.OperatorConfig:
+        return foo.OperatorConfig(
+            name="evaluate_tags", label="Evaluate tags", dynamic=True,
+            allow_delegated_execution=True, icon="fact_check",
+        )  # fmt: skip
+
+    def resolve_input(self, ctx: Any) -> types.Property:
+        inputs = types.Object()
+        ctx.target_view()
+        _inputs(ctx, inputs)
+        return types.Property(inputs, view=types.View(label="Evaluate tags"))
+
+    def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
+        return common.execution_options(ctx)
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        from tag2text_zoo.fo.evaluate import evaluate_tags
+
+        ctx.set_progress(progress=0.0, label="Evaluating tags")
+        result = evaluate_tags(
+            ctx.target_view(), ctx.params["pred_field"], ctx.params["gt_field"],
+            eval_key=ctx.params.get("eval_key") or None,
+        )  # fmt: skip
+        if ctx.params.get("eval_key"):
+            ctx.trigger("reload_dataset")
+        return {"mAP": result.mAP, "report": result.report()}
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        outputs = types.Object()
+        outputs.float("mAP", label="mAP")
+        outputs.str("report", label="Per-tag report", view=types.CodeView(language="text"))
+        return types.Property(outputs, view=types.View(label="Tag evaluation"))

@@ -1,0 +1,238 @@
+"""Grounded segmentation as a FiftyOne ``Model``: tags -> Grounding DINO boxes -> SAM masks.
+
+``dataset.apply_model(GroundedModel(segmenter, GroundedModelConfig(prompt_field="t2t_tags")),
+"grounded")`` writes ``fo.Detections`` with box-cropped masks. The tags to ground come from a
+sample field, a fixed class list, or a tagger run on the same images in the same pass. With
+``semantic=True`` each sample's output is ``{"detections": ..., "semantic": fo.Segmentation}``;
+pass ``label_field={"detections": "grounded", "semantic": "grounded_semantic"}`` to name both.
+Masks go to PNG files (``mask_path``) with FiftyOne's own ``apply_model(..., output_dir=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import fiftyone as fo
+import fiftyone.core.models as fom
+import fiftyone.utils.torch as fout
+import torch
+
+from ..engines.grounded import GroundedResult, GroundedSegmenter
+from ..engines.preprocess import ImageLoadError, load_image
+from ..engines.tagger import Tagger
+from .detections import to_detections, to_segmentation
+from .labels import prompt_tags
+
+logger = logging.getLogger(__name__)
+
+PROMPT_KEY = "prompt_field"
+
+
+@dataclass
+class GroundedModelConfig:
+    """Where each image's tags come from, and what is written.
+
+    Exactly one source of tags is used: ``prompt_field`` (a sample field of
+    ``fo.Classifications``, a list of strings or a comma-separated string), else ``classes``
+    (the same list for every image), else the ``tagger`` given to :class:`GroundedModel`.
+
+    Attributes:
+        prompt_field: sample field holding each image's tags.
+        classes: a fixed list of classes to ground in every image.
+        semantic: also output a semantic ``fo.Segmentation`` (see :attr:`GroundedModel.classes`).
+        exif_transpose: apply EXIF orientation when loading images.
+    """
+
+    prompt_field: str | None = None
+    classes: list[str] | None = None
+    semantic: bool = False
+    exif_transpose: bool = True
+
+
+class GroundedGetItem(fout.GetItem):
+    """Loads one sample's image and tags in a DataLoader worker (picklable, CPU only).
+
+    Returns a dict: ``id``, ``image`` (RGB PIL, or None if unreadable), ``error`` (message
+    naming the file or field, or None) and ``prompt`` (the sample's tags, or None).
+    """
+
+    def __init__(self, exif_transpose: bool, field_mapping: dict[str, str] | None = None) -> None:
+        self.has_prompt = bool(field_mapping and field_mapping.get(PROMPT_KEY))
+        super().__init__(field_mapping=field_mapping)
+        self.exif_transpose = exif_transpose
+
+    @property
+    def required_keys(self) -> list[str]:
+        return ["filepath", "id", *([PROMPT_KEY] if self.has_prompt else [])]
+
+    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": d["id"], "image": None, "error": None, "prompt": None}
+        try:
+            if self.has_prompt:
+                tags = prompt_tags(d[PROMPT_KEY], d["id"], self.field_mapping[PROMPT_KEY])
+                item["prompt"] = tags.split(",") if isinstance(tags, str) else (tags or [])
+            item["image"] = load_image(d["filepath"], exif_transpose=self.exif_transpose)
+        except (ImageLoadError, TypeError) as err:
+            item["error"] = str(err)  # one bad sample must not cost its batch
+        return item
+
+
+def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images differ in size: a batch stays a list of items."""
+    return items
+
+
+class GroundedModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
+    """FiftyOne adapter around a :class:`~tag2text_zoo.engines.grounded.GroundedSegmenter`.
+
+    Args:
+        segmenter: the Grounding DINO + SAM engine.
+        config: tag source and outputs.
+        tagger: tags the images in the same pass when neither a prompt field nor classes are set.
+
+    Unreadable images or bad prompt values are logged by sample id, listed in :attr:`failures`
+    and left unlabelled; the rest of their batch is still written.
+    """
+
+    def __init__(
+        self,
+        segmenter: GroundedSegmenter,
+        config: GroundedModelConfig | None = None,
+        tagger: Tagger | None = None,
+    ) -> None:
+        self.segmenter = segmenter
+        self.config = config or GroundedModelConfig()
+        self.tagger = tagger
+        self.classes: list[str] = list(self.config.classes or [])
+        self.failures: list[tuple[str, str]] = []
+        self._preprocess = True
+
+    def check_source(self) -> None:
+        """Raises ValueError when no tag source is configured."""
+        if not (self.config.prompt_field or self.config.classes or self.tagger):
+            raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
+
+    @property
+    def mask_targets(self) -> dict[int, str]:
+        """Pixel value -> class of the semantic masks written so far (0 is background)."""
+        return {k + 1: c for k, c in enumerate(self.classes)}
+
+    # -- FiftyOne model contract ------------------------------------------------------------
+    @property
+    def media_type(self) -> str:
+        return "image"
+
+    @property
+    def has_logits(self) -> bool:
+        return False
+
+    @property
+    def has_embeddings(self) -> bool:
+        return False
+
+    @property
+    def ragged_batches(self) -> bool:
+        return False
+
+    @property
+    def transforms(self) -> None:
+        return None
+
+    @property
+    def preprocess(self) -> bool:
+        return self._preprocess
+
+    @preprocess.setter
+    def preprocess(self, value: bool) -> None:
+        self._preprocess = value
+
+    @property
+    def has_collate_fn(self) -> bool:
+        return True
+
+    collate_fn = staticmethod(collate_items)
+
+    @property
+    def _using_gpu(self) -> bool:
+        return self.segmenter.device.type == "cuda"
+
+    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> GroundedGetItem:
+        mapping = dict(field_mapping or {})
+        if self.config.prompt_field and PROMPT_KEY not in mapping:
+            mapping[PROMPT_KEY] = self.config.prompt_field
+        return GroundedGetItem(self.config.exif_transpose, mapping)
+
+    # -- inference --------------------------------------------------------------------------
+    def predict(self, arg: Any) -> Any:
+        return self.predict_all([arg])[0]
+
+    def predict_all(self, args: Any) -> list[Any]:
+        """Items from :class:`GroundedGetItem` (DataLoader path), or images otherwise."""
+        self.check_source()
+        items = args if args and isinstance(args[0], dict) else self._load_all(args)
+        out: list[Any] = [None] * len(items)
+        for item in items:
+            if item["error"] is not None:
+                logger.warning("Sample %s: %s (skipped)", item["id"], item["error"])
+                self.failures.append((item["id"], item["error"]))
+        good = [i for i, it in enumerate(items) if it["error"] is None]
+        if not good:
+            return out
+        images = [items[i]["image"] for i in good]
+        tags, indices = self._tags(images, [items[i]["prompt"] for i in good])
+        results = self.segmenter.segment(images, tags, indices)
+        for i, result in zip(good, results, strict=True):
+            out[i] = self._labels(result)
+        return out
+
+    def _tags(self, images: list, prompts: list) -> tuple[list[list[str]], list | None]:
+        if self.config.prompt_field:
+            return [p or [] for p in prompts], None
+        if self.config.classes:
+            return [list(self.config.classes)] * len(images), None
+        pixels = [self.tagger.preprocess(im, i) for i, im in enumerate(images)]
+        results = self.tagger.predict_tensors(torch.stack(pixels), None, False)
+        return [r.tags for r in results], [r.tag_indices for r in results]
+
+    def _labels(self, result: GroundedResult) -> Any:
+        detections = to_detections(result, result.image_size)
+        if not self.config.semantic:
+            return detections
+        self.classes.extend(dict.fromkeys(c for c in result.labels if c not in self.classes))
+        return {"detections": detections, "semantic": to_segmentation(result, self.classes)}
+
+    def _load_all(self, images: Any) -> list[dict[str, Any]]:
+        items = []
+        for i, image in enumerate(images):
+            item: dict[str, Any] = {"id": f"#{i}", "image": None, "error": None, "prompt": None}
+            try:
+                item["image"] = load_image(image, self.config.exif_transpose, i)
+            except ImageLoadError as err:
+                item["error"] = str(err)
+            items.append(item)
+        return items
+
+
+def merge_mask_targets(dataset: fo.Dataset, field: str, model: GroundedModel) -> dict[int, str]:
+    """Records the model's semantic classes as ``dataset.mask_targets[field]``.
+
+    Start the model from the field's existing targets (``GroundedModelConfig(classes=...)`` in
+    pixel-value order) so that values already written keep their meaning.
+
+    Raises:
+        ValueError: the dataset already maps a pixel value to a different class.
+    """
+    existing = dict(dataset.mask_targets.get(field, {}))
+    for value, name in model.mask_targets.items():
+        if existing.get(value, name) != name:
+            raise ValueError(
+                f"mask_targets of {field!r} map {value} to {existing[value]!r}, not {name!r}"
+            )
+        existing[value] = name
+    targets = dict(dataset.mask_targets)
+    targets[field] = existing
+    dataset.mask_targets = targets
+    dataset.save()
+    return existing

@@ -1,0 +1,82 @@
+"""Plugin test set-up: this repository as the only plugin, tiny fixture models as local models."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+URI = "@tag2text-zoo/tag2text"
+
+
+@pytest.fixture
+def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
+    """FiftyOne finds the plugin through ``plugins_dir``; catalogue names resolve offline."""
+    import fiftyone as fo
+
+    from tag2text_zoo.fo.zoo import LOCAL_MODELS_ENV
+
+    root = tmp_path_factory.mktemp("plugins")
+    (root / "tag2text").symlink_to(REPO, target_is_directory=True)
+    local = tmp_path_factory.mktemp("local-models")
+    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
+    monkeypatch.setattr(fo.config, "plugins_dir", str(root))
+    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(tmp_path_factory.mktemp("empty-home")))
+    return root
+
+
+@pytest.fixture
+def run_operator(plugins):
+    """Runs an operator now, or queues it and then runs the queued operation, as the App would."""
+    from fiftyone.operators.delegated import DelegatedOperationService
+    from fiftyone.operators.executor import ExecutionRunState, execute_operator
+
+    def run(name, dataset, params, delegated=False, **ctx):
+        uri = f"{URI}/{name}"
+        result = execute_operator(
+            uri, dataset=dataset, params=params, request_delegation=delegated, **ctx
+        )
+        if not delegated:
+            return result.result
+        assert result.delegated
+        service = DelegatedOperationService()
+        queued = service.list_operations(operator=uri, run_state=ExecutionRunState.QUEUED)
+        assert [str(op.id) for op in queued] == [str(result.result["id"])]
+        service.execute_operation(queued[0])
+        done = service.get(queued[0].id)
+        assert done.run_state == ExecutionRunState.COMPLETED, done.result and done.result.error
+        return done.result.result if done.result else None
+
+    return run
+
+
+@pytest.fixture
+def make_dataset():
+    """Makes datasets of image paths (plus per-sample fields), deleted after the test."""
+    import fiftyone as fo
+
+    made = []
+
+    def make(paths, **fields):
+        ds = fo.Dataset(f"t2t-plugin-{uuid.uuid4().hex[:8]}")
+        ds.add_samples(
+            [fo.Sample(filepath=str(p), **{k: v[i] for k, v in fields.items()})
+             for i, p in enumerate(paths)],
+            progress=False,
+        )  # fmt: skip
+        made.append(ds)
+        return ds
+
+    yield make
+    for ds in made:
+        if not ds.deleted:
+            ds.delete()
+
+
+@pytest.fixture(scope="session")
+def want(tag2text_expected) -> dict[str, dict]:
+    """The reference's tags and caption per image file name."""
+    return {im["file"].split("/")[-1]: im for im in tag2text_expected["images"]}
