@@ -49,7 +49,7 @@ TAGS = ["dog", "cat", "person", "car", "tree", "grass", "sky", "building", "road
 
 
 def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
-    """Full-size Grounding DINO-T and SAM ViT-B with random weights (``small``: smaller inputs)."""
+    """Full-size Grounding DINO-T and SAM ViT-B, random weights (``small``: detector at 480 px)."""
     torch.manual_seed(0)
     edge = {"shortest_edge": 480, "longest_edge": 800} if small else None
     detector_processor = GroundingDinoProcessor(
@@ -57,15 +57,6 @@ def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
         BertTokenizerFast(str(VOCAB)),
     )
     sam_config, sam_processor = SamConfig(), SamProcessor(SamImageProcessor())
-    if small:  # SAM at 512 px instead of 1024: same layers, a quarter of the tokens
-        sam_config.vision_config.image_size = sam_config.prompt_encoder_config.image_size = 512
-        sam_config = SamConfig(
-            vision_config=sam_config.vision_config.to_dict(),
-            prompt_encoder_config=sam_config.prompt_encoder_config.to_dict(),
-        )
-        sam_processor = SamProcessor(
-            SamImageProcessor(size={"longest_edge": 512}, pad_size={"height": 512, "width": 512})
-        )
     return GroundedSegmenter(
         GroundingDinoForObjectDetection(GroundingDinoConfig()), detector_processor,
         SamModel(sam_config), sam_processor, **options,
@@ -215,7 +206,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
     parser.add_argument("--boxes", type=int, default=8, help="boxes segmented per image")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--small", action="store_true", help="smaller inputs, 4 images")
+    parser.add_argument("--small", action="store_true", help="4 small images, detector at 480")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     if args.small:
