@@ -139,6 +139,52 @@ def _add_train_tagalign(commands) -> None:
     train.set_defaults(run=_train_tagalign)
 
 
+def _ground(args: argparse.Namespace) -> int:
+    from .engines.grounded import load_grounded_segmenter
+    from .fo.grounded_runs import segment_samples
+    from .fo.runs import dataset_for
+
+    dataset = dataset_for(args.target, args.dataset)
+    segmenter = load_grounded_segmenter(
+        args.detector, args.segmenter, device=args.device, dtype=args.dtype,
+        box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+        nms_iou=args.nms_iou, batch_size=args.batch_size,
+    )  # fmt: skip
+    tagger = None
+    if args.tagger:
+        tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    done = segment_samples(
+        dataset, segmenter, args.label_field, prompt_field=args.prompt_field, classes=classes,
+        tagger=tagger, batch_size=args.batch_size, mask_dir=args.mask_dir,
+        semantic_field=args.semantic_field,
+    )  # fmt: skip
+    print(f"{dataset.name}: segmented {done} sample(s) into {args.label_field}")
+    return 0
+
+
+def _add_ground_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="dataset name, or a directory of images")
+    parser.add_argument("--detector", default="IDEA-Research/grounding-dino-tiny")
+    parser.add_argument("--segmenter", default="facebook/sam-vit-base", help="SAM id or folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt-field", default=None, help="field of tags to ground")
+    source.add_argument("--classes", default=None, help='fixed classes, e.g. "dog,cat"')
+    source.add_argument("--tagger", default=None, help="tag with this model in the same pass")
+    parser.add_argument("--label-field", default="grounded", help="fo.Detections field")
+    parser.add_argument("--semantic-field", default=None, help="also write a Segmentation here")
+    parser.add_argument("--mask-dir", default=None, help="write masks as PNGs under this folder")
+    parser.add_argument("--dataset", default=None, help="dataset name for a directory")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--box-threshold", type=float, default=0.25)
+    parser.add_argument("--text-threshold", type=float, default=0.2)
+    parser.add_argument("--nms-iou", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--models-dir", default=None, help="where catalogue taggers are kept")
+    parser.set_defaults(run=_ground)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tag2text_zoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
     label.set_defaults(run=_label)
     _add_train_tagalign(commands)
+    ground = commands.add_parser("ground", help="tags -> boxes -> masks into a dataset; resumes")
+    _add_ground_args(ground)
     return parser
 
 

@@ -19,6 +19,7 @@ from ..api import load_tagger
 from ..assets.catalogue import CATALOGUE, ModelSpec
 from ..assets.download import ensure_model_dir
 from ..assets.model_dir import ModelDirectory
+from . import grounded_zoo
 from .model import TaggerModel, TaggerModelConfig
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,15 @@ def catalogue_name(name: str) -> str:
     """``"tag2text-swin-14m-torch"`` -> ``"tag2text-swin-14m"`` (must be in the catalogue)."""
     base = name.removesuffix(_SUFFIX)
     if base not in CATALOGUE:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(map(zoo_name, CATALOGUE))}")
+        known = ", ".join(map(zoo_name, [*CATALOGUE, *grounded_zoo.GROUNDED]))
+        raise ValueError(f"unknown model {name!r}; known: {known}")
     return base
+
+
+def _grounded(name: str) -> str | None:
+    """The grounded-sam entry of a zoo name, or None for a tagger."""
+    base = name.removesuffix(_SUFFIX)
+    return base if base in grounded_zoo.GROUNDED else None
 
 
 def _manifest_entry(spec: ModelSpec) -> dict[str, Any]:
@@ -69,12 +77,24 @@ def _manifest_entry(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def _grounded_entry(name: str) -> dict[str, Any]:
+    like = _manifest_entry(next(iter(CATALOGUE.values())))
+    return {
+        **like,
+        "base_name": zoo_name(name),
+        "base_filename": f"{name}.config.json",
+        **grounded_zoo.manifest_fields(name),
+    }
+
+
 def build_manifest() -> dict[str, Any]:
-    """``manifest.json`` as generated from :data:`CATALOGUE` (a test checks they agree)."""
+    """``manifest.json`` as generated from :data:`CATALOGUE` and the grounded-sam pairs (a
+    test checks they agree)."""
     return {
         "name": SOURCE_NAME,
         "url": None,
-        "models": [_manifest_entry(spec) for spec in CATALOGUE.values()],
+        "models": [_manifest_entry(spec) for spec in CATALOGUE.values()]
+        + [_grounded_entry(name) for name in grounded_zoo.GROUNDED],
     }
 
 
@@ -88,6 +108,9 @@ def download_model(name: str, model_path: str | os.PathLike) -> None:
     With ``$TAG2TEXT_ZOO_LOCAL_MODELS/<catalogue name>/`` present, that directory is linked
     instead of downloading (offline installs, tests).
     """
+    if _grounded(name):
+        grounded_zoo.download_model(_grounded(name), Path(model_path))
+        return
     base, marker = catalogue_name(name), Path(model_path)
     target = marker.parent / base
     local = Path(os.environ.get(LOCAL_MODELS_ENV, "")) / base
@@ -111,9 +134,16 @@ def load_model(
     prompt_field: str | None = None,
     caption: bool = True,
     **tagger_options: Any,
-) -> TaggerModel:
+) -> Any:
     """The zoo model as a :class:`TaggerModel`; ``tagger_options`` go to :func:`load_tagger`
-    (``device``, ``dtype``, ``threshold``, ``tag_thresholds``, ``exif_transpose``, ...)."""
+    (``device``, ``dtype``, ``threshold``, ``tag_thresholds``, ``exif_transpose``, ...).
+
+    A ``grounded-sam-*`` name gives a :class:`GroundedModel` (see
+    :func:`.grounded_zoo.load_model` for its options)."""
+    if _grounded(name):
+        return grounded_zoo.load_model(
+            _grounded(name), Path(model_path), prompt_field=prompt_field, **tagger_options
+        )
     model_dir = Path(model_path).parent / catalogue_name(name)
     tagger = load_tagger(model_dir, **tagger_options)
     return TaggerModel(tagger, TaggerModelConfig(prompt_field=prompt_field, caption=caption))
@@ -124,6 +154,13 @@ def resolve_input(name: str, ctx: Any) -> Any:
     import fiftyone.operators.types as types
 
     inputs = types.Object()
+    if _grounded(name):
+        inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
+        inputs.enum("dtype", ["float32", "bfloat16", "float16"], default="float32")
+        inputs.str("prompt_field", label="Tags field", description="Classifications or list")
+        inputs.float("box_threshold", default=0.25, label="Box threshold")
+        inputs.float("text_threshold", default=0.2, label="Text threshold")
+        return types.Property(inputs)
     inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
     inputs.enum("dtype", ["float32", "bfloat16", "float16"], default="float32", label="Precision")
     inputs.float("threshold", label="Tag threshold", description="global; default: the model's")

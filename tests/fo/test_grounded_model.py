@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import fiftyone as fo
 import numpy as np
 import pytest
 from PIL import Image
 
+from tag2text_zoo.cli import main
 from tag2text_zoo.engines.grounded import load_grounded_segmenter
 from tag2text_zoo.fo.detections import to_detections
 from tag2text_zoo.fo.grounded_model import GroundedModel, GroundedModelConfig
@@ -143,3 +146,25 @@ def test_bad_sources_refused_before_work(segmenter, images, make_dataset):
     with pytest.raises(ValueError, match="'boxes' is a Detections"):
         segment_samples(ds, segmenter, "g", prompt_field="boxes")
     assert not ds.has_field("g")
+
+
+def test_cli_ground_directory_with_fixed_classes(segmenter, grounded_dirs, images, tmp_path):
+    folder = tmp_path / "street"
+    folder.mkdir()
+    shutil.copy(images[0], folder)
+    args = [
+        "ground", str(folder), "--detector", str(grounded_dirs[0]), "--segmenter",
+        str(grounded_dirs[1]), "--classes", "car, tree", "--label-field", "g", "--device", "cpu",
+        "--box-threshold", "0", "--text-threshold", "0", "--semantic-field", "g_sem",
+    ]  # fmt: skip
+    try:
+        assert main(args) == 0
+        ds = fo.load_dataset("street")
+        _assert_same(ds.first().g, _alone(segmenter, images[0], ["car", "tree"]))
+        assert ds.mask_targets["g_sem"] == {1: "car", 2: "tree"}
+        assert main(args) == 0 and len(ds) == 1  # resumes: nothing left
+        with pytest.raises(SystemExit):  # one tag source is required
+            main(args[:6])
+    finally:
+        if fo.dataset_exists("street"):
+            fo.delete_dataset("street")

@@ -11,6 +11,7 @@ import fiftyone.zoo as foz
 
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.fo import zoo
+from tag2text_zoo.fo.grounded_zoo import GROUNDED
 
 PACKAGE = Path(zoo.__file__).resolve().parents[1]
 
@@ -21,7 +22,8 @@ def test_manifest_matches_catalogue():
         "manifest.json drifted from CATALOGUE; regenerate with "
         "python -c 'from tag2text_zoo.fo.zoo import write_manifest; write_manifest()'"
     )
-    assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in CATALOGUE]
+    names = [*CATALOGUE, *GROUNDED]
+    assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in names]
     assert all("/" not in m["base_filename"] for m in on_disk["models"])
 
 
@@ -62,3 +64,25 @@ def test_operator_form_and_parameters():
     params = {"device": "auto", "dtype": "bfloat16", "threshold": None, "prompt_field": ""}
     zoo.parse_parameters("tag2text-swin-14m-torch", None, params)
     assert params == {"dtype": "bfloat16"}
+
+
+def test_grounded_pair_from_the_zoo(tmp_path, grounded_dirs, monkeypatch):
+    zoo_dir, local = tmp_path / "zoo", tmp_path / "local"
+    shutil.copytree(
+        PACKAGE, zoo_dir / zoo.SOURCE_NAME, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    pair = local / "grounded-sam-tiny-vit-base"
+    pair.mkdir(parents=True)
+    for part, folder in zip(["detector", "segmenter"], grounded_dirs, strict=True):
+        (pair / part).symlink_to(folder, target_is_directory=True)
+    monkeypatch.setenv(zoo.LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
+
+    name = "grounded-sam-tiny-vit-base-torch"
+    assert name in foz.list_zoo_models(tags="grounded")
+    model = foz.load_zoo_model(name, device="cpu", prompt_field="t2t_tags", box_threshold=0.3)
+    assert foz.is_zoo_model_downloaded(name)
+    assert type(model).__name__ == "GroundedModel" and model.config.prompt_field == "t2t_tags"
+    assert model.segmenter.box_threshold == 0.3
+    assert model.segmenter.segmenter.config.vision_config.hidden_size == 16  # the tiny SAM
+    assert "box_threshold" in zoo.resolve_input(name, ctx=None).type.properties

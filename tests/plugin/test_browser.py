@@ -39,7 +39,8 @@ def test_tag_and_caption_from_the_operator_browser(
 ):
     if not CHROMIUM.is_file():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    sync_playwright, PlaywrightTimeout = playwright_api.sync_playwright, playwright_api.TimeoutError
     import fiftyone as fo
 
     monkeypatch.setenv("FIFTYONE_PLUGINS_DIR", str(plugins))  # read by the App's server process
@@ -51,16 +52,29 @@ def test_tag_and_caption_from_the_operator_browser(
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/datasets/{ds.name}", timeout=120_000)
-            page.get_by_text("PRIMITIVES").wait_for(timeout=120_000)
-            page.keyboard.press("Backquote")
-            page.keyboard.type("Tag and caption")
-            page.keyboard.press("Enter")
+            # The sidebar's section titles are drawn by CSS; a field name is real text.
+            page.get_by_text("filepath", exact=True).wait_for(timeout=120_000)
+            dismiss = page.get_by_text("Dismiss", exact=True)  # the Enterprise advert, if shown
+            if dismiss.is_visible():
+                dismiss.click()
+            choice = page.get_by_text("Tag and caption images", exact=True)
+            for _ in range(10):  # keys are ignored until the App's handlers are registered
+                page.keyboard.press("Backquote")
+                page.keyboard.type("Tag and caption")
+                try:
+                    choice.wait_for(timeout=3_000)
+                    break
+                except PlaywrightTimeout:
+                    page.keyboard.press("Escape")
+            choice.click()
             field = page.locator("input[value='t2t']")
             field.wait_for(timeout=60_000)
             field.fill("browser")
             page.get_by_text("Skip samples that already have it").wait_for()
+            execute = page.get_by_role("button", name="Execute", exact=True)
+            playwright_api.expect(execute).to_be_enabled(timeout=30_000)  # form re-validated
             _shot(page, tmp_path, "operator_form.png")
-            page.get_by_role("button", name="Execute", exact=True).click()
+            execute.click()
 
             deadline = time.monotonic() + 90
             while ds.exists("browser_caption").count() < len(ds):

@@ -1,0 +1,228 @@
+"""Grounded segmentation throughput per stage: the batched engine against the demos' settings.
+
+The demos run one image at a time in float32, move boxes to the CPU for NMS and call SAM once
+per box; the engine batches images through both models, runs NMS on the device and decodes all
+of an image's boxes in one SAM call. Both sides run here on the same random-init models and
+images (timings only), with the same number of boxes per image (the top ``--boxes``).
+
+    python benchmarks/bench_grounded.py --small                 # quick CPU run
+    python benchmarks/bench_grounded.py --device cuda --dtype bfloat16
+    python benchmarks/bench_grounded.py --detector DIR --segmenter DIR --tagger DIR
+
+Default models: ``GroundingDinoConfig()`` (= grounding-dino-tiny's sizes) and ``SamConfig()``
+(= sam-vit-base), random weights. Prints a table and writes JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import fiftyone as fo
+import numpy as np
+import torch
+from PIL import Image
+from transformers import (
+    BertTokenizerFast,
+    GroundingDinoConfig,
+    GroundingDinoForObjectDetection,
+    GroundingDinoImageProcessor,
+    GroundingDinoProcessor,
+    SamConfig,
+    SamImageProcessor,
+    SamModel,
+    SamProcessor,
+)
+
+from tag2text_zoo import load_tagger
+from tag2text_zoo.engines.grounded import GroundedSegmenter, load_grounded_segmenter
+from tag2text_zoo.engines.grounding_decode import Detections
+from tag2text_zoo.fo.detections import to_detections
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = ROOT.parent / "shared" / "reference" / "bert-base-uncased-vocab.txt"
+TINY_TAGGER = ROOT.parent / "shared" / "fixtures" / "tag2text-tiny"
+TAGS = ["dog", "cat", "person", "car", "tree", "grass", "sky", "building", "road", "table"]
+
+
+def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
+    """Full-size Grounding DINO-T and SAM ViT-B, random weights (``small``: detector at 480 px)."""
+    torch.manual_seed(0)
+    edge = {"shortest_edge": 480, "longest_edge": 800} if small else None
+    detector_processor = GroundingDinoProcessor(
+        GroundingDinoImageProcessor(**({"size": edge} if edge else {})),
+        BertTokenizerFast(str(VOCAB)),
+    )
+    sam_config, sam_processor = SamConfig(), SamProcessor(SamImageProcessor())
+    return GroundedSegmenter(
+        GroundingDinoForObjectDetection(GroundingDinoConfig()), detector_processor,
+        SamModel(sam_config), sam_processor, **options,
+    )  # fmt: skip
+
+
+def _top(d: Detections, k: int) -> Detections:
+    return Detections(d.boxes[:k], d.scores[:k], d.tags[:k])
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Stages:
+    """Accumulates seconds per stage."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.seconds = device, {}
+
+    def time(self, stage: str, fn, *args):
+        _sync(self.device)
+        start = time.perf_counter()
+        out = fn(*args)
+        _sync(self.device)
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        return out
+
+
+def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
+    """The engine: batches of images through every stage, one SAM decoder call per image."""
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        pixels = torch.stack([tagger.preprocess(im) for im in chunk]).to(tagger.device)
+        results = stages.time("tagging", tagger.predict_tensors, pixels, None, False)
+        tags = [(r.tags + TAGS)[: len(TAGS)] for r in results]  # random tagger: pad to TAGS
+        prompts = [seg.prompts(t) for t in tags]
+        dets = stages.time("detection", seg.detect, chunk, prompts)
+        dets = [_top(d, boxes) for d in dets]
+        enc = seg.segmenter_processor.image_processor(chunk, return_tensors="pt")
+        pixels = enc["pixel_values"].to(seg.device)
+        with seg._autocast():
+            emb = stages.time("sam_encoder", seg.segmenter.get_image_embeddings, pixels)
+
+        def decode(emb=emb, dets=dets):
+            for row, d in enumerate(dets):
+                with seg._autocast():
+                    seg.segmenter(image_embeddings=emb[row : row + 1], input_boxes=d.boxes[None],
+                                  multimask_output=False)  # fmt: skip
+
+        stages.time("sam_decoder", decode)
+        outs = stages.time("sam_full", seg.segment_boxes, chunk, dets)
+        stages.time("writing", _write, dataset, outs)
+
+
+def demo_pipeline(seg, tagger, images, boxes, dataset, stages) -> None:
+    """The demos' settings: batch 1, float32, NMS on the CPU, one SAM call per box."""
+    for image in images:
+        result = stages.time("tagging", tagger.predict_tensors, tagger.preprocess(image)[None],
+                             None, False)[0]  # fmt: skip
+        tags = (result.tags + TAGS)[: len(TAGS)]
+        (det,) = stages.time("detection", _detect_cpu_nms, seg, image, tags)
+        det = _top(det, boxes)
+        enc = seg.segmenter_processor.image_processor([image], return_tensors="pt")
+        emb = stages.time("sam_encoder", seg.segmenter.get_image_embeddings,
+                          enc["pixel_values"].to(seg.device))  # fmt: skip
+
+        def per_box(emb=emb, det=det):
+            for box in det.boxes.to(seg.device):
+                seg.segmenter(image_embeddings=emb, input_boxes=box[None, None],
+                              multimask_output=False)  # fmt: skip
+
+        stages.time("sam_decoder", per_box)
+        stages.time("writing", _write, dataset, [None])
+
+
+def _detect_cpu_nms(seg: GroundedSegmenter, image: Image.Image, tags: list[str]):
+    dets = seg.detect([image], [seg.prompts(tags)])
+    return [Detections(d.boxes.cpu(), d.scores.cpu(), d.tags) for d in dets]
+
+
+def _write(dataset: fo.Dataset, results) -> None:
+    samples = []
+    for r in results:
+        labels = to_detections(r, r.image_size) if r is not None else fo.Detections()
+        samples.append(fo.Sample(filepath="/tmp/bench.png", grounded=labels))
+    dataset.add_samples(samples, progress=False)
+
+
+def run(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    options = {"device": device, "box_threshold": 0.0, "text_threshold": 0.0}
+    if args.detector:
+        seg = load_grounded_segmenter(args.detector, args.segmenter, **options)
+    else:
+        seg = random_init_segmenter(args.small, **options)
+    tagger = load_tagger(args.tagger, device=device)
+    rng = np.random.default_rng(0)
+    w, h = args.size
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)) for _ in range(args.images)
+    ]
+    dataset = fo.Dataset()
+    rows = []
+    try:
+        with torch.inference_mode():
+            demo_pipeline(seg, tagger, images[:1], args.boxes, dataset, Stages(device))  # warm-up
+            for setting in ["demo", "engine"]:
+                stages = Stages(device)
+                seg.batch_size = 1 if setting == "demo" else args.batch_size
+                seg.autocast_dtype = None
+                if setting == "engine" and args.dtype != "float32":
+                    seg.autocast_dtype = getattr(torch, args.dtype)
+                start = time.perf_counter()
+                if setting == "demo":
+                    demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)
+                else:
+                    engine_pipeline(seg, tagger, images, args.boxes, args.batch_size, dataset,
+                                    stages)  # fmt: skip
+                total = time.perf_counter() - start - stages.seconds.pop("sam_full", 0.0)
+                for stage, secs in [*stages.seconds.items(), ("end_to_end", total)]:
+                    rows.append({"setting": setting, "stage": stage,
+                                 "images_per_s": round(len(images) / secs, 3)})  # fmt: skip
+    finally:
+        dataset.delete()
+    cuda = device.type == "cuda"
+    return {
+        "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "images": args.images, "image_size": list(args.size), "boxes_per_image": args.boxes,
+        "batch_size": args.batch_size, "engine_dtype": args.dtype, "small": args.small,
+        "models": "random-init GroundingDinoConfig() + SamConfig()" if not args.detector
+        else f"{args.detector} + {args.segmenter}",
+        "tagger": str(args.tagger), "results": rows,
+    }  # fmt: skip
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--detector", default=None, help="Grounding DINO folder (else random)")
+    parser.add_argument("--segmenter", default=None, help="SAM folder (with --detector)")
+    parser.add_argument("--tagger", default=str(TINY_TAGGER), help="tagger name or directory")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
+    parser.add_argument("--boxes", type=int, default=8, help="boxes segmented per image")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--small", action="store_true", help="4 small images, detector at 480")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.images, args.size = min(args.images, 4), [320, 240]
+    report = run(args)
+    print(f"{'setting':8} {'stage':12} images/s   ({report['device']})")
+    for row in report["results"]:
+        print(f"{row['setting']:8} {row['stage']:12} {row['images_per_s']:9.3f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"grounded_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
+    path = args.out / f"{name}{'_small' if args.small else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    report["path"] = str(path)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Zoo entries ``grounded-sam-<detector>-<sam>-torch``: a Grounding DINO + SAM pair from the hub.
+
+A model is downloaded into ``<source>/<name>/detector`` and ``<source>/<name>/segmenter``
+(transformers folders); its marker ``<name>.config.json`` links to the detector's
+``config.json`` once both are complete. ``$TAG2TEXT_ZOO_LOCAL_MODELS/<name>/`` holding those two
+folders is linked instead of downloading (offline installs, tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .grounded_model import GroundedModel
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("detector", "segmenter")
+_FILES = ["*.json", "*.safetensors", "*.txt"]
+
+
+@dataclass(frozen=True)
+class GroundedSpec:
+    """A hub Grounding DINO and SAM pair."""
+
+    detector: str
+    segmenter: str
+    size_bytes: int
+    description: str
+
+
+GROUNDED = {
+    "grounded-sam-tiny-vit-base": GroundedSpec(
+        "IDEA-Research/grounding-dino-tiny", "facebook/sam-vit-base", 1_060_000_000,
+        "Grounding DINO tiny + SAM ViT-B: each image's tags -> boxes -> masks",
+    ),
+    "grounded-sam-base-vit-large": GroundedSpec(
+        "IDEA-Research/grounding-dino-base", "facebook/sam-vit-large", 2_180_000_000,
+        "Grounding DINO base + SAM ViT-L: each image's tags -> boxes -> masks",
+    ),
+    "grounded-sam-base-vit-huge": GroundedSpec(
+        "IDEA-Research/grounding-dino-base", "facebook/sam-vit-huge", 3_460_000_000,
+        "Grounding DINO base + SAM ViT-H: each image's tags -> boxes -> masks",
+    ),
+}  # fmt: skip
+
+
+def manifest_fields(name: str) -> dict[str, Any]:
+    """The manifest entry fields that differ from the taggers'."""
+    spec = GROUNDED[name]
+    return {
+        "author": "IDEA-Research (Grounding DINO), Meta AI (SAM)",
+        "source": f"https://huggingface.co/{spec.detector}, https://huggingface.co/{spec.segmenter}",
+        "license": "Apache-2.0",
+        "description": spec.description,
+        "size_bytes": spec.size_bytes,
+        "tags": ["detection", "segmentation", "grounded", "torch"],
+    }
+
+
+def download_model(name: str, marker: Path) -> None:
+    """Fills ``<source>/<name>/{detector,segmenter}``, then links the marker."""
+    spec, target = GROUNDED[name], marker.parent / name
+    local = Path(os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS", "")) / name
+    if os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS") and local.is_dir():
+        missing = [p for p in PARTS if not (local / p / "config.json").is_file()]
+        if missing:
+            raise ValueError(f"{local} lacks {' and '.join(missing)}/config.json")
+        if target.is_symlink():
+            target.unlink()
+        target.symlink_to(local.resolve(), target_is_directory=True)
+        logger.info("Using the local model directory %s for %s", local, name)
+    else:
+        from huggingface_hub import snapshot_download
+
+        for part, repo in zip(PARTS, (spec.detector, spec.segmenter), strict=True):
+            snapshot_download(repo, local_dir=target / part, allow_patterns=_FILES)
+    if marker.is_symlink() or marker.exists():
+        marker.unlink()
+    marker.symlink_to(Path(name) / "detector" / "config.json")
+
+
+def load_model(
+    name: str,
+    marker: Path,
+    *,
+    prompt_field: str | None = None,
+    classes: list[str] | None = None,
+    semantic: bool = False,
+    tagger: str | None = None,
+    **options: Any,
+) -> GroundedModel:
+    """The pair as a :class:`GroundedModel`; ``tagger`` (catalogue name or model directory) tags
+    the images in the same pass; ``options`` go to :func:`load_grounded_segmenter` (``device``,
+    ``dtype``, thresholds, ``nms_iou``, ``separator``, ``batch_size``, ...)."""
+    from ..engines.grounded import load_grounded_segmenter  # transformers: only when used
+    from .grounded_model import GroundedModel, GroundedModelConfig
+
+    folder = marker.parent / name
+    segmenter = load_grounded_segmenter(folder / "detector", folder / "segmenter", **options)
+    tagging = None
+    if tagger:
+        from ..api import load_tagger
+
+        tagging = load_tagger(tagger, device=segmenter.device)
+    config = GroundedModelConfig(prompt_field=prompt_field, classes=classes, semantic=semantic)
+    return GroundedModel(segmenter, config, tagging)
