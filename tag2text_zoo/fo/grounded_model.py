@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import fiftyone as fo
-import fiftyone.core.models as fom
 import fiftyone.utils.torch as fout
 import torch
 
 from ..engines.grounded import GroundedResult, GroundedSegmenter
 from ..engines.preprocess import ImageLoadError, load_image
 from ..engines.tagger import Tagger
+from .batched_model import BatchedImageModel
 from .detections import to_detections, to_segmentation
 from .labels import prompt_tags
 
@@ -84,7 +84,7 @@ def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
-class GroundedModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
+class GroundedModel(BatchedImageModel):
     """FiftyOne adapter around a :class:`~tag2text_zoo.engines.grounded.GroundedSegmenter`.
 
     Args:
@@ -107,7 +107,6 @@ class GroundedModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
         self.tagger = tagger
         self.classes: list[str] = list(self.config.classes or [])
         self.failures: list[tuple[str, str]] = []
-        self._preprocess = True
 
     def check_source(self) -> None:
         """Raises ValueError when no tag source is configured."""
@@ -119,44 +118,11 @@ class GroundedModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
         """Pixel value -> class of the semantic masks written so far (0 is background)."""
         return {k + 1: c for k, c in enumerate(self.classes)}
 
-    # -- FiftyOne model contract ------------------------------------------------------------
-    @property
-    def media_type(self) -> str:
-        return "image"
-
-    @property
-    def has_logits(self) -> bool:
-        return False
-
-    @property
-    def has_embeddings(self) -> bool:
-        return False
-
-    @property
-    def ragged_batches(self) -> bool:
-        return False
-
-    @property
-    def transforms(self) -> None:
-        return None
-
-    @property
-    def preprocess(self) -> bool:
-        return self._preprocess
-
-    @preprocess.setter
-    def preprocess(self, value: bool) -> None:
-        self._preprocess = value
-
-    @property
-    def has_collate_fn(self) -> bool:
-        return True
-
     collate_fn = staticmethod(collate_items)
 
     @property
-    def _using_gpu(self) -> bool:
-        return self.segmenter.device.type == "cuda"
+    def device(self) -> torch.device:
+        return self.segmenter.device
 
     def build_get_item(self, field_mapping: dict[str, str] | None = None) -> GroundedGetItem:
         mapping = dict(field_mapping or {})

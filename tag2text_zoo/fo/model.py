@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import fiftyone.core.models as fom
 import fiftyone.utils.torch as fout
 import torch
 
 from ..engines.preprocess import ImageLoadError, image_to_tensor, load_image
 from ..engines.tagger import Tagger
+from .batched_model import BatchedImageModel
 from .labels import prompt_tags, to_classifications
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def collate_items(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class TaggerModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
+class TaggerModel(BatchedImageModel):
     """FiftyOne adapter around a :class:`~tag2text_zoo.Tagger`.
 
     Unreadable images are logged by sample id, listed in :attr:`failures` and left unlabelled;
@@ -108,47 +108,13 @@ class TaggerModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
             raise ValueError(
                 f"specified tags steer captions, but {tagger.config.model_type} does not caption"
             )
-        self._preprocess = True
         self.failures: list[tuple[str, str]] = []
-
-    # -- FiftyOne model contract ------------------------------------------------------------
-    @property
-    def media_type(self) -> str:
-        return "image"
-
-    @property
-    def has_logits(self) -> bool:
-        return False
-
-    @property
-    def has_embeddings(self) -> bool:
-        return False
-
-    @property
-    def ragged_batches(self) -> bool:
-        return False
-
-    @property
-    def transforms(self) -> None:
-        return None
-
-    @property
-    def preprocess(self) -> bool:
-        return self._preprocess
-
-    @preprocess.setter
-    def preprocess(self, value: bool) -> None:
-        self._preprocess = value
-
-    @property
-    def has_collate_fn(self) -> bool:
-        return True
 
     collate_fn = staticmethod(collate_items)
 
     @property
-    def _using_gpu(self) -> bool:
-        return self.tagger.device.type == "cuda"
+    def device(self) -> torch.device:
+        return self.tagger.device
 
     def build_get_item(self, field_mapping: dict[str, str] | None = None) -> TaggerGetItem:
         mapping = dict(field_mapping or {})
