@@ -19,7 +19,7 @@ from ..api import load_tagger
 from ..assets.catalogue import CATALOGUE, ModelSpec
 from ..assets.download import ensure_model_dir
 from ..assets.model_dir import ModelDirectory
-from . import grounded_zoo
+from . import dense_zoo, grounded_zoo
 from .model import TaggerModel, TaggerModelConfig
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def catalogue_name(name: str) -> str:
     """``"tag2text-swin-14m-torch"`` -> ``"tag2text-swin-14m"`` (must be in the catalogue)."""
     base = name.removesuffix(_SUFFIX)
     if base not in CATALOGUE:
-        known = ", ".join(map(zoo_name, [*CATALOGUE, *grounded_zoo.GROUNDED]))
+        known = ", ".join(map(zoo_name, [*CATALOGUE, *grounded_zoo.GROUNDED, *dense_zoo.DENSE]))
         raise ValueError(f"unknown model {name!r}; known: {known}")
     return base
 
@@ -52,6 +52,12 @@ def _grounded(name: str) -> str | None:
     """The grounded-sam entry of a zoo name, or None for a tagger."""
     base = name.removesuffix(_SUFFIX)
     return base if base in grounded_zoo.GROUNDED else None
+
+
+def _dense(name: str) -> str | None:
+    """The TagAlign entry of a zoo name, or None."""
+    base = name.removesuffix(_SUFFIX)
+    return base if base in dense_zoo.DENSE else None
 
 
 def _manifest_entry(spec: ModelSpec) -> dict[str, Any]:
@@ -77,24 +83,20 @@ def _manifest_entry(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _grounded_entry(name: str) -> dict[str, Any]:
+def _other_entry(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     like = _manifest_entry(next(iter(CATALOGUE.values())))
-    return {
-        **like,
-        "base_name": zoo_name(name),
-        "base_filename": f"{name}.config.json",
-        **grounded_zoo.manifest_fields(name),
-    }
+    return {**like, "base_name": zoo_name(name), "base_filename": f"{name}.config.json", **fields}
 
 
 def build_manifest() -> dict[str, Any]:
-    """``manifest.json`` as generated from :data:`CATALOGUE` and the grounded-sam pairs (a
-    test checks they agree)."""
+    """``manifest.json`` as generated from :data:`CATALOGUE`, the grounded-sam pairs and the
+    TagAlign entry (a test checks they agree)."""
     return {
         "name": SOURCE_NAME,
         "url": None,
         "models": [_manifest_entry(spec) for spec in CATALOGUE.values()]
-        + [_grounded_entry(name) for name in grounded_zoo.GROUNDED],
+        + [_other_entry(n, grounded_zoo.manifest_fields(n)) for n in grounded_zoo.GROUNDED]
+        + [_other_entry(n, dense_zoo.manifest_fields(n)) for n in dense_zoo.DENSE],
     }
 
 
@@ -110,6 +112,9 @@ def download_model(name: str, model_path: str | os.PathLike) -> None:
     """
     if _grounded(name):
         grounded_zoo.download_model(_grounded(name), Path(model_path))
+        return
+    if _dense(name):
+        dense_zoo.download_model(_dense(name), Path(model_path))
         return
     base, marker = catalogue_name(name), Path(model_path)
     target = marker.parent / base
@@ -139,10 +144,15 @@ def load_model(
     (``device``, ``dtype``, ``threshold``, ``tag_thresholds``, ``exif_transpose``, ...).
 
     A ``grounded-sam-*`` name gives a :class:`GroundedModel` (see
-    :func:`.grounded_zoo.load_model` for its options)."""
+    :func:`.grounded_zoo.load_model` for its options), ``tagalign-*`` a :class:`DenseModel`
+    (see :func:`.dense_zoo.load_model`)."""
     if _grounded(name):
         return grounded_zoo.load_model(
             _grounded(name), Path(model_path), prompt_field=prompt_field, **tagger_options
+        )
+    if _dense(name):
+        return dense_zoo.load_model(
+            _dense(name), Path(model_path), prompt_field=prompt_field, **tagger_options
         )
     model_dir = Path(model_path).parent / catalogue_name(name)
     tagger = load_tagger(model_dir, **tagger_options)
@@ -160,6 +170,14 @@ def resolve_input(name: str, ctx: Any) -> Any:
         inputs.str("prompt_field", label="Tags field", description="Classifications or list")
         inputs.float("box_threshold", default=0.25, label="Box threshold")
         inputs.float("text_threshold", default=0.2, label="Text threshold")
+        return types.Property(inputs)
+    if _dense(name):
+        inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
+        inputs.enum("dtype", ["float32", "bfloat16", "float16"], default="float32")
+        inputs.str("prompt_field", label="Tags field", description="Classifications or list")
+        inputs.str("projector", label="TagAlign checkpoint", description="empty: training-free")
+        inputs.enum("settings", ["main", "voc"], default="main", label="Scoring settings")
+        inputs.float("bg_thresh", label="Background threshold", description="default: settings'")
         return types.Property(inputs)
     inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
     inputs.enum("dtype", ["float32", "bfloat16", "float16"], default="float32", label="Precision")

@@ -11,6 +11,7 @@ import fiftyone.zoo as foz
 
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.fo import zoo
+from tag2text_zoo.fo.dense_zoo import DENSE
 from tag2text_zoo.fo.grounded_zoo import GROUNDED
 
 PACKAGE = Path(zoo.__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ def test_manifest_matches_catalogue():
         "manifest.json drifted from CATALOGUE; regenerate with "
         "python -c 'from tag2text_zoo.fo.zoo import write_manifest; write_manifest()'"
     )
-    names = [*CATALOGUE, *GROUNDED]
+    names = [*CATALOGUE, *GROUNDED, *DENSE]
     assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in names]
     assert all("/" not in m["base_filename"] for m in on_disk["models"])
 

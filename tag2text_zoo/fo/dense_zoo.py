@@ -1,0 +1,90 @@
+"""Zoo entry ``tagalign-clip-vit-b16-torch``: TagAlign dense segmentation over a hub CLIP.
+
+The frozen CLIP is downloaded into ``<source>/<name>/clip`` (a transformers folder, with its
+tokenizer); the marker ``<name>.config.json`` links to its ``config.json`` once complete.
+``$TAG2TEXT_ZOO_LOCAL_MODELS/<name>/clip`` is linked instead of downloading (offline installs,
+tests). The model is training-free (CLIP-Surgery) unless ``projector=`` names a TagAlign
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dense_fo_model import DenseModel
+
+logger = logging.getLogger(__name__)
+
+DENSE = {"tagalign-clip-vit-b16": "openai/clip-vit-base-patch16"}
+_FILES = ["*.json", "*.safetensors", "*.txt"]
+
+
+def manifest_fields(name: str) -> dict[str, Any]:
+    """The manifest entry fields that differ from the taggers'."""
+    return {
+        "author": "Qinying Liu et al. (TagAlign), OpenAI (CLIP)",
+        "source": f"https://huggingface.co/{DENSE[name]}, https://arxiv.org/abs/2312.14149",
+        "license": "MIT (CLIP weights)",
+        "description": "TagAlign / CLIP-Surgery dense segmentation of each image into its tags "
+        "(training-free by default; projector= loads a TagAlign checkpoint)",
+        "size_bytes": 599_000_000,
+        "tags": ["segmentation", "dense", "zero-shot", "torch"],
+    }
+
+
+def download_model(name: str, marker: Path) -> None:
+    """Fills ``<source>/<name>/clip``, then links the marker."""
+    target = marker.parent / name
+    local = Path(os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS", "")) / name
+    if os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS") and local.is_dir():
+        if not (local / "clip" / "config.json").is_file():
+            raise ValueError(f"{local} lacks clip/config.json")
+        if target.is_symlink():
+            target.unlink()
+        target.symlink_to(local.resolve(), target_is_directory=True)
+        logger.info("Using the local model directory %s for %s", local, name)
+    else:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(DENSE[name], local_dir=target / "clip", allow_patterns=_FILES)
+    if marker.is_symlink() or marker.exists():
+        marker.unlink()
+    marker.symlink_to(Path(name) / "clip" / "config.json")
+
+
+def load_model(
+    name: str,
+    marker: Path,
+    *,
+    prompt_field: str | None = None,
+    classes: list[str] | None = None,
+    projector: str | None = None,
+    settings: str = "main",
+    bg_thresh: float | None = None,
+    **options: Any,
+) -> DenseModel:
+    """The entry as a :class:`DenseModel`.
+
+    Args:
+        prompt_field, classes: the class source (see :class:`DenseModelConfig`).
+        projector: a TagAlign checkpoint (``.pth``); None: training-free.
+        settings: ``"main"`` (the reference's eval settings) or ``"voc"`` (softmax scoring).
+        bg_thresh: overrides the settings' background threshold.
+        **options: ``device``, ``dtype``, ``batch_size`` for :func:`load_dense_segmenter`.
+    """
+    from ..engines.dense import MAIN_SETTINGS, VOC_SETTINGS, load_dense_segmenter
+    from .dense_fo_model import DenseModel, DenseModelConfig
+
+    chosen = {"main": MAIN_SETTINGS, "voc": VOC_SETTINGS}.get(settings)
+    if chosen is None:
+        raise ValueError(f"settings must be 'main' or 'voc', not {settings!r}")
+    if bg_thresh is not None:
+        chosen = dataclasses.replace(chosen, bg_thresh=bg_thresh)
+    clip = marker.parent / name / "clip"
+    segmenter = load_dense_segmenter(clip, projector, settings=chosen, **options)
+    return DenseModel(segmenter, DenseModelConfig(prompt_field=prompt_field, classes=classes))
