@@ -45,6 +45,17 @@ def tag2text_images(tag2text_dir: Path, tag2text_expected: dict) -> list[Path]:
     return [tag2text_dir / im["file"] for im in tag2text_expected["images"]]
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread: tiny matrices only contend with other processes on the 2 shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return _require(REFERENCE)

@@ -19,6 +19,7 @@ from tag2text_zoo.engines.dense import (
 from tag2text_zoo.engines.dense_windows import normalise, resize_keep_ratio
 
 TINY = FIXTURES / "tagalign-tiny"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = {"main": (MAIN_SETTINGS, "tagalign.pth"), "dev": (VOC_SETTINGS, "tagalign_devkeys.pth")}
 # dev windows: panorama 30, field 4 -- the rest keep the test short on 2 shared cores
 IMAGES = {
@@ -31,15 +32,6 @@ IMAGES = {
     ],
     "dev": ["street_500x375", "indoor_300x448", "square_200x200"],
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra threads only contend with other processes on the shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

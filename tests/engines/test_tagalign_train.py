@@ -13,6 +13,8 @@ from tag2text_zoo.engines.dense import DenseSegmenter, DenseSettings
 from tag2text_zoo.engines.tagalign_train import TrainConfig, TrainSample, train_tagalign
 from tag2text_zoo.models.tagalign import TagAlignProjector, load_tagalign_projector
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CLIP = FIXTURES / "tagalign-tiny" / "clip"
 COLOURS = {
     "red": (220, 30, 30),
@@ -21,15 +23,6 @@ COLOURS = {
     "yellow": (230, 220, 30),
 }
 SIZE = 112
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra threads only contend with other processes on the shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _halves(left: str, right: str, rng: np.random.Generator) -> Image.Image:

@@ -8,7 +8,6 @@ import fiftyone as fo
 import fiftyone.zoo as foz
 import numpy as np
 import pytest
-import torch
 from shared_paths import FIXTURES
 
 from tag2text_zoo.engines.dense import load_dense_segmenter
@@ -21,17 +20,10 @@ from tag2text_zoo.fo.dense_fo_model import (
 )
 
 TINY = FIXTURES / "tagalign-tiny"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SQUARE, STREET = TINY / "images/square_200x200.png", TINY / "images/street_500x375.png"
 TAGS = [["cat", "sofa", "person"], ["sky", "road", "person", "car"]]  # "person" in both
 PACKAGE = zoo.MANIFEST.parent
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 import fiftyone as fo
 import numpy as np
 import pytest
-import torch
 from shared_paths import FIXTURES
 
 from tag2text_zoo.engines.dense import load_dense_segmenter
@@ -18,16 +17,8 @@ from tag2text_zoo.fo.dense_model import (
 )
 
 TINY = FIXTURES / "tagalign-tiny"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STEMS = ["square_200x200", "street_500x375", "indoor_300x448"]  # tag sets differ, "person" twice
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra threads only contend with other processes on the shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

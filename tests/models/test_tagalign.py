@@ -22,15 +22,7 @@ from tag2text_zoo.models.tagalign import (
 )
 
 TINY = FIXTURES / "tagalign-tiny"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny matrices: extra threads only contend with other processes on the shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
