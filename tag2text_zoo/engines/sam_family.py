@@ -118,15 +118,17 @@ class Sam2Adapter(SamAdapter):
         return self.processor.post_process_masks(pred_masks, [original])[0][:, 0]
 
 
+Family = tuple[type[PreTrainedModel], type[ProcessorMixin], type[SamAdapter]]
+
 # model_type -> (model class, processor class, adapter)
-FAMILIES: dict[str, tuple[type[PreTrainedModel], type[ProcessorMixin], type[SamAdapter]]] = {
+FAMILIES: dict[str, Family] = {
     "sam": (SamModel, SamProcessor, SamAdapter),
     "sam_hq": (SamHQModel, SamHQProcessor, SamHQAdapter),
     "sam2": (Sam2Model, Sam2Processor, Sam2Adapter),
 }
 
 
-def _family(model_type: str) -> tuple[type[PreTrainedModel], type[ProcessorMixin], type[SamAdapter]]:
+def _family(model_type: str) -> Family:
     if model_type not in FAMILIES:
         raise ValueError(
             f"unsupported segmenter model_type {model_type!r}; supported: {', '.join(FAMILIES)}"
