@@ -93,7 +93,7 @@ def save_tiny_sam_hq(folder: Path) -> Path:
         vision_config=SamHQVisionConfig(
             hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32,
             output_channels=16, image_size=64, patch_size=8, global_attn_indexes=[0, 1],
-            window_size=0, num_pos_feats=8,
+            window_size=0, num_pos_feats=8, initializer_range=0.02,
         ),
         prompt_encoder_config=SamHQPromptEncoderConfig(
             hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4
