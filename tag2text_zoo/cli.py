@@ -166,7 +166,9 @@ def _ground(args: argparse.Namespace) -> int:
 def _add_ground_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="dataset name, or a directory of images")
     parser.add_argument("--detector", default="IDEA-Research/grounding-dino-tiny")
-    parser.add_argument("--segmenter", default="facebook/sam-vit-base", help="SAM id or folder")
+    parser.add_argument(
+        "--segmenter", default="facebook/sam-vit-base", help="SAM, SAM-HQ or SAM 2 id or folder"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
     source.add_argument("--classes", default=None, help='fixed classes, e.g. "dog,cat"')

@@ -1,4 +1,4 @@
-"""Tiny random Grounding DINO and SAM saved as transformers folders (the users' loading path)."""
+"""Tiny random Grounding DINO and SAM-family models saved as transformers folders (users' path)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,21 @@ from transformers import (
     GroundingDinoForObjectDetection,
     GroundingDinoImageProcessor,
     GroundingDinoProcessor,
+    Sam2Config,
+    Sam2HieraDetConfig,
+    Sam2ImageProcessor,
+    Sam2MaskDecoderConfig,
+    Sam2Model,
+    Sam2Processor,
+    Sam2PromptEncoderConfig,
+    Sam2VisionConfig,
     SamConfig,
+    SamHQConfig,
+    SamHQMaskDecoderConfig,
+    SamHQModel,
+    SamHQProcessor,
+    SamHQPromptEncoderConfig,
+    SamHQVisionConfig,
     SamImageProcessor,
     SamMaskDecoderConfig,
     SamModel,
@@ -69,4 +83,59 @@ def save_tiny_sam(folder: Path) -> Path:
         size={"longest_edge": 64}, pad_size={"height": 64, "width": 64}
     )
     SamProcessor(image_processor=image_processor).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_sam_hq(folder: Path) -> Path:
+    """A tiny SAM-HQ (two encoder layers, so its HQ token reads an early feature) at 64x64."""
+    torch.manual_seed(0)
+    config = SamHQConfig(
+        vision_config=SamHQVisionConfig(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32,
+            output_channels=16, image_size=64, patch_size=8, global_attn_indexes=[0, 1],
+            window_size=0, num_pos_feats=8, initializer_range=0.02,
+        ),
+        prompt_encoder_config=SamHQPromptEncoderConfig(
+            hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4
+        ),
+        mask_decoder_config=SamHQMaskDecoderConfig(
+            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, mlp_dim=32,
+            iou_head_hidden_dim=16, vit_dim=16,
+        ),
+    )  # fmt: skip
+    SamHQModel(config).save_pretrained(folder)
+    image_processor = SamImageProcessor(
+        size={"longest_edge": 64}, pad_size={"height": 64, "width": 64}
+    )
+    SamHQProcessor(image_processor=image_processor).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_sam2(folder: Path) -> Path:
+    """A tiny SAM 2 (4-stage Hiera, 3-level FPN) working on 64x64 squares."""
+    torch.manual_seed(0)
+    backbone = Sam2HieraDetConfig(
+        hidden_size=8, image_size=[64, 64], blocks_per_stage=[1, 1, 2, 1],
+        embed_dim_per_stage=[8, 16, 32, 64], num_attention_heads_per_stage=[1, 1, 1, 1],
+        window_size_per_stage=[4, 4, 2, 2], global_attention_blocks=[3],
+        window_positional_embedding_background_size=[2, 2],
+    )  # fmt: skip
+    config = Sam2Config(
+        vision_config=Sam2VisionConfig(
+            backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8],
+            backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]], fpn_hidden_size=16,
+        ),
+        prompt_encoder_config=Sam2PromptEncoderConfig(
+            hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4
+        ),
+        mask_decoder_config=Sam2MaskDecoderConfig(
+            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, mlp_dim=32,
+            iou_head_hidden_dim=16,
+        ),
+    )  # fmt: skip
+    Sam2Model(config).save_pretrained(folder)
+    image_processor = Sam2ImageProcessor(
+        size={"height": 64, "width": 64}, mask_size={"height": 16, "width": 16}
+    )
+    Sam2Processor(image_processor=image_processor).save_pretrained(folder)
     return folder

@@ -13,13 +13,14 @@ from PIL import Image
 from transformers import (
     GroundingDinoForObjectDetection,
     GroundingDinoProcessor,
-    SamModel,
-    SamProcessor,
+    PreTrainedModel,
+    ProcessorMixin,
 )
 
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
 from .preprocess import ImageInput, load_image
+from .sam_family import load_sam, sam_adapter
 from .tagger import resolve_device
 
 _AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -54,7 +55,8 @@ class GroundedSegmenter:
 
     Args:
         detector, detector_processor: a transformers Grounding DINO model and its processor.
-        segmenter, segmenter_processor: a transformers SAM model and its processor.
+        segmenter, segmenter_processor: a transformers SAM, SAM-HQ or SAM 2 model and its
+            processor (see :mod:`.sam_family`).
         device: ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
         dtype: ``"float32"``, or ``"bfloat16"``/``"float16"`` to run under autocast.
         box_threshold, text_threshold: Grounding DINO thresholds (demo defaults 0.25 / 0.2).
@@ -68,8 +70,8 @@ class GroundedSegmenter:
         self,
         detector: GroundingDinoForObjectDetection,
         detector_processor: GroundingDinoProcessor,
-        segmenter: SamModel,
-        segmenter_processor: SamProcessor,
+        segmenter: PreTrainedModel,
+        segmenter_processor: ProcessorMixin,
         *,
         device: str | torch.device | None = None,
         dtype: str = "float32",
@@ -90,6 +92,7 @@ class GroundedSegmenter:
         self.detector_processor = detector_processor
         self.segmenter = segmenter.to(self.device).eval()
         self.segmenter_processor = segmenter_processor
+        self.sam = sam_adapter(self.segmenter, segmenter_processor)
         self.box_threshold = box_threshold
         self.text_threshold = text_threshold
         self.nms_iou = nms_iou
@@ -179,29 +182,16 @@ class GroundedSegmenter:
             if not len(d.tags):
                 width, height = images[i].size
                 results[i] = _result(d, np.zeros((0, height, width), bool), np.zeros(0, np.float32))
-        processor = self.segmenter_processor.image_processor
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            enc = processor([images[i] for i in batch], return_tensors="pt")
+            enc = self.sam.preprocess([images[i] for i in batch])
             with self._autocast():
-                pixels = enc["pixel_values"].to(self.device)
-                embeddings = self.segmenter.get_image_embeddings(pixels)
+                embeddings = self.sam.embed(enc["pixel_values"].to(self.device))
             for row, i in enumerate(batch):
-                original = enc["original_sizes"][row].tolist()
-                resized = enc["reshaped_input_sizes"][row].tolist()
-                scale = torch.tensor([resized[1] / original[1], resized[0] / original[0]] * 2)
-                boxes = detections[i].boxes * scale.to(self.device)
                 with self._autocast():
-                    out = self.segmenter(
-                        image_embeddings=embeddings[row : row + 1],
-                        input_boxes=boxes[None],
-                        multimask_output=False,
-                    )
-                masks = processor.post_process_masks(
-                    out.pred_masks.float().cpu(), [original], [resized]
-                )[0][:, 0]
-                ious = out.iou_scores[0, :, 0].float().cpu().numpy()
-                results[i] = _result(detections[i], masks.numpy(), ious)
+                    pred_masks, ious = self.sam.decode(embeddings, row, detections[i].boxes, enc)
+                masks = self.sam.masks(pred_masks.float().cpu(), enc, row)
+                results[i] = _result(detections[i], masks.numpy(), ious.float().cpu().numpy())
         return results  # type: ignore[return-value]
 
 
@@ -234,11 +224,12 @@ def load_grounded_segmenter(
     dtype: str = "float32",
     **options,
 ) -> GroundedSegmenter:
-    """Loads Grounding DINO and SAM by hub id or local folder (transformers format).
+    """Loads Grounding DINO and a SAM-family model by hub id or local folder (transformers format).
 
     Args:
         detector: Grounding DINO hub id or folder (model + processor files).
-        segmenter: SAM hub id or folder.
+        segmenter: SAM, SAM-HQ or SAM 2 hub id or folder; the family comes from its config's
+            ``model_type`` (``sam``, ``sam_hq``, ``sam2``).
         device: target device; default CUDA when available.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
         **options: :class:`GroundedSegmenter` options (thresholds, ``nms_iou``, ``separator``,
@@ -247,8 +238,7 @@ def load_grounded_segmenter(
     return GroundedSegmenter(
         GroundingDinoForObjectDetection.from_pretrained(str(detector)),
         GroundingDinoProcessor.from_pretrained(str(detector)),
-        SamModel.from_pretrained(str(segmenter)),
-        SamProcessor.from_pretrained(str(segmenter)),
+        *load_sam(segmenter),
         device=device,
         dtype=dtype,
         **options,

@@ -1,0 +1,154 @@
+"""The SAM families (SAM, SAM-HQ, SAM 2) behind one box-prompt interface.
+
+Each adapter embeds a batch of images once, decodes all boxes of one image in one
+mask-decoder call (one mask per box) and resizes the masks back to the image. The
+family is read from the checkpoint's ``config.json`` ``model_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import (
+    AutoConfig,
+    BatchFeature,
+    PreTrainedModel,
+    ProcessorMixin,
+    Sam2Model,
+    Sam2Processor,
+    SamHQModel,
+    SamHQProcessor,
+    SamModel,
+    SamProcessor,
+)
+
+
+class SamAdapter:
+    """SAM: one embedding tensor; boxes and masks in the longest-side-resized, padded frame.
+
+    Args:
+        model: the transformers model of the family.
+        processor: its processor.
+    """
+
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin) -> None:
+        self.model = model
+        self.processor = processor
+
+    def preprocess(self, images: Sequence[Image.Image]) -> BatchFeature:
+        """Pixel values and the sizes needed to map boxes and masks."""
+        return self.processor.image_processor(list(images), return_tensors="pt")
+
+    def embed(self, pixel_values: torch.Tensor) -> Any:
+        """Image embeddings of a batch."""
+        return self.model.get_image_embeddings(pixel_values)
+
+    def image_inputs(self, embeddings: Any, row: int) -> dict[str, Any]:
+        """The model keyword arguments carrying one image's embeddings."""
+        return {"image_embeddings": embeddings[row : row + 1]}
+
+    def box_scale(self, enc: BatchFeature, row: int) -> tuple[float, float]:
+        """(x, y) factors from image pixels to the model's input frame."""
+        original = enc["original_sizes"][row].tolist()
+        resized = enc["reshaped_input_sizes"][row].tolist()
+        return resized[1] / original[1], resized[0] / original[0]
+
+    def decode(
+        self, embeddings: Any, row: int, boxes: torch.Tensor, enc: BatchFeature
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-resolution mask logits [1, N, 1, h, w] and IoU predictions [N] of one image.
+
+        Args:
+            embeddings: what :meth:`embed` returned for the batch.
+            row: the image's row in the batch.
+            boxes: [N, 4] XYXY in image pixels.
+            enc: what :meth:`preprocess` returned for the batch.
+        """
+        sx, sy = self.box_scale(enc, row)
+        scale = torch.tensor([sx, sy, sx, sy], device=boxes.device)
+        out = self.model(
+            **self.image_inputs(embeddings, row),
+            input_boxes=(boxes * scale)[None],
+            multimask_output=False,
+        )
+        return out.pred_masks, out.iou_scores[0, :, 0]
+
+    def masks(self, pred_masks: torch.Tensor, enc: BatchFeature, row: int) -> torch.Tensor:
+        """[N, H, W] bool masks at the image's size from :meth:`decode`'s logits (float, CPU)."""
+        original = enc["original_sizes"][row].tolist()
+        resized = enc["reshaped_input_sizes"][row].tolist()
+        return self.processor.post_process_masks(pred_masks, [original], [resized])[0][:, 0]
+
+
+class SamHQAdapter(SamAdapter):
+    """SAM-HQ: SAM's frames plus the encoder's early features, which its HQ token reads.
+
+    The mask is SAM's plus the HQ token's (``hq_token_only=False``, the SAM-HQ default).
+    """
+
+    def image_inputs(self, embeddings: Any, row: int) -> dict[str, Any]:
+        """The last and the intermediate embeddings of one image."""
+        last, intermediate = embeddings
+        return {
+            "image_embeddings": last[row : row + 1],
+            "intermediate_embeddings": [e[row : row + 1] for e in intermediate],
+        }
+
+
+class Sam2Adapter(SamAdapter):
+    """SAM 2: a feature pyramid per image; images are resized to a square without padding."""
+
+    def image_inputs(self, embeddings: Any, row: int) -> dict[str, Any]:
+        """Every pyramid level of one image."""
+        return {"image_embeddings": [e[row : row + 1] for e in embeddings]}
+
+    def box_scale(self, enc: BatchFeature, row: int) -> tuple[float, float]:
+        """(x, y) factors from image pixels to the square input of ``processor.target_size``."""
+        height, width = enc["original_sizes"][row].tolist()
+        target = self.processor.target_size
+        return target / width, target / height
+
+    def masks(self, pred_masks: torch.Tensor, enc: BatchFeature, row: int) -> torch.Tensor:
+        """[N, H, W] bool masks at the image's size."""
+        original = enc["original_sizes"][row].tolist()
+        return self.processor.post_process_masks(pred_masks, [original])[0][:, 0]
+
+
+Family = tuple[type[PreTrainedModel], type[ProcessorMixin], type[SamAdapter]]
+
+# model_type -> (model class, processor class, adapter)
+FAMILIES: dict[str, Family] = {
+    "sam": (SamModel, SamProcessor, SamAdapter),
+    "sam_hq": (SamHQModel, SamHQProcessor, SamHQAdapter),
+    "sam2": (Sam2Model, Sam2Processor, Sam2Adapter),
+}
+
+
+def _family(model_type: str) -> Family:
+    if model_type not in FAMILIES:
+        raise ValueError(
+            f"unsupported segmenter model_type {model_type!r}; supported: {', '.join(FAMILIES)}"
+        )
+    return FAMILIES[model_type]
+
+
+def sam_adapter(model: PreTrainedModel, processor: ProcessorMixin) -> SamAdapter:
+    """The adapter for a loaded model, chosen by its ``config.model_type``."""
+    return _family(model.config.model_type)[2](model, processor)
+
+
+def load_sam(name_or_dir: str | Path) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Loads a SAM-family model and processor, the family read from its config's ``model_type``.
+
+    Raises:
+        ValueError: the model type is not a supported SAM family.
+    """
+    model_type = AutoConfig.from_pretrained(str(name_or_dir)).model_type
+    model_cls, processor_cls, _ = _family(model_type)
+    return model_cls.from_pretrained(str(name_or_dir)), processor_cls.from_pretrained(
+        str(name_or_dir)
+    )
