@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,32 @@ def grounded_dirs(tmp_path_factory, reference_dir) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("grounded-models")
     vocab = reference_dir / "bert-base-uncased-vocab.txt"
     return save_tiny_grounding_dino(root / "gdino", vocab), save_tiny_sam(root / "sam")
+
+
+@pytest.fixture
+def make_dataset():
+    """Makes datasets of image paths (plus per-sample fields), deleted after the test."""
+    import fiftyone as fo
+
+    made = []
+
+    def make(paths, **fields_per_sample):
+        ds = fo.Dataset(f"t2t-test-{uuid.uuid4().hex[:8]}")
+        samples = []
+        for i, path in enumerate(paths):
+            extra = {k: v[i] for k, v in fields_per_sample.items() if v[i] is not None}
+            samples.append(fo.Sample(filepath=str(path), **extra))
+        ds.add_samples(samples, progress=False)
+        made.append(ds)
+        return ds
+
+    yield make
+    for ds in made:
+        if not ds.deleted:
+            ds.delete()
+
+
+@pytest.fixture(scope="session")
+def want(tag2text_expected) -> dict[str, dict]:
+    """The reference's results per image file name."""
+    return {im["file"].split("/")[-1]: im for im in tag2text_expected["images"]}

@@ -3,8 +3,52 @@ module-level collate batches them, and the engine runs on its device."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import fiftyone.core.models as fom
+import fiftyone.utils.torch as fout
 import torch
+
+from ..engines.preprocess import ImageLoadError, load_image
+from .labels import prompt_tags
+
+# The field_mapping key (and apply_model keyword) naming a sample field of per-sample tags.
+PROMPT_KEY = "prompt_field"
+
+
+class ImageTagsGetItem(fout.GetItem):
+    """Loads one sample's image and its tags in a DataLoader worker (picklable, CPU only).
+
+    Returns a dict: ``id``, ``image`` (RGB PIL, or None if unreadable), ``error`` (message
+    naming the file or field, or None) and ``prompt`` (the sample's tag list, or None).
+    """
+
+    def __init__(self, exif_transpose: bool, field_mapping: dict[str, str] | None = None) -> None:
+        self.has_prompt = bool(field_mapping and field_mapping.get(PROMPT_KEY))
+        super().__init__(field_mapping=field_mapping)
+        self.exif_transpose = exif_transpose
+
+    @property
+    def required_keys(self) -> list[str]:
+        return ["filepath", "id", *([PROMPT_KEY] if self.has_prompt else [])]
+
+    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": d["id"], "image": None, "error": None, "prompt": None}
+        try:
+            if self.has_prompt:
+                tags = prompt_tags(d[PROMPT_KEY], d["id"], self.field_mapping[PROMPT_KEY])
+                if isinstance(tags, str):  # "cloud, sky"
+                    tags = [t.strip() for t in tags.split(",") if t.strip()]
+                item["prompt"] = tags or []
+            item["image"] = load_image(d["filepath"], exif_transpose=self.exif_transpose)
+        except (ImageLoadError, TypeError) as err:
+            item["error"] = str(err)  # one bad sample must not cost its batch
+        return item
+
+
+def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images differ in size: a batch stays a list of items."""
+    return items
 
 
 class BatchedImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):

@@ -15,19 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import fiftyone as fo
-import fiftyone.utils.torch as fout
 import torch
 from fiftyone.core.collections import SampleCollection
 
 from ..engines.dense import DenseSegmenter
 from ..engines.preprocess import ImageLoadError, load_image
-from .batched_model import BatchedImageModel
+from .batched_model import PROMPT_KEY, BatchedImageModel, ImageTagsGetItem, collate_items
 from .dense_model import MaskTargets
-from .labels import check_prompt_field, prompt_tags
+from .labels import check_prompt_field
 
 logger = logging.getLogger(__name__)
-
-PROMPT_KEY = "prompt_field"
 
 
 @dataclass
@@ -48,41 +45,6 @@ class DenseModelConfig:
     classes: list[str] | None = None
     mask_targets: dict[int, str] | None = None
     exif_transpose: bool = True
-
-
-class DenseGetItem(fout.GetItem):
-    """Loads one sample's image and classes in a DataLoader worker (picklable, CPU only).
-
-    Returns a dict: ``id``, ``image`` (RGB PIL, or None if unreadable), ``error`` (message
-    naming the file or field, or None) and ``prompt`` (the sample's classes, or None).
-    """
-
-    def __init__(self, exif_transpose: bool, field_mapping: dict[str, str] | None = None) -> None:
-        self.has_prompt = bool(field_mapping and field_mapping.get(PROMPT_KEY))
-        super().__init__(field_mapping=field_mapping)
-        self.exif_transpose = exif_transpose
-
-    @property
-    def required_keys(self) -> list[str]:
-        return ["filepath", "id", *([PROMPT_KEY] if self.has_prompt else [])]
-
-    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": d["id"], "image": None, "error": None, "prompt": None}
-        try:
-            if self.has_prompt:
-                tags = prompt_tags(d[PROMPT_KEY], d["id"], self.field_mapping[PROMPT_KEY])
-                if isinstance(tags, str):
-                    tags = [t.strip() for t in tags.split(",") if t.strip()]
-                item["prompt"] = tags or []
-            item["image"] = load_image(d["filepath"], exif_transpose=self.exif_transpose)
-        except (ImageLoadError, TypeError) as err:
-            item["error"] = str(err)  # one bad sample must not cost its batch
-        return item
-
-
-def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Images differ in size: a batch stays a list of items."""
-    return items
 
 
 class DenseModel(BatchedImageModel):
@@ -113,20 +75,20 @@ class DenseModel(BatchedImageModel):
     def device(self) -> torch.device:
         return self.segmenter.device
 
-    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> DenseGetItem:
+    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> ImageTagsGetItem:
         mapping = dict(field_mapping or {})
         if self.config.prompt_field and PROMPT_KEY not in mapping:
             mapping[PROMPT_KEY] = self.config.prompt_field
         if not (mapping.get(PROMPT_KEY) or self.config.classes):
             raise ValueError("dense segmentation needs a prompt_field or classes")
-        return DenseGetItem(self.config.exif_transpose, mapping)
+        return ImageTagsGetItem(self.config.exif_transpose, mapping)
 
     # -- inference --------------------------------------------------------------------------
     def predict(self, arg: Any) -> fo.Segmentation | None:
         return self.predict_all([arg])[0]
 
     def predict_all(self, args: Any) -> list[fo.Segmentation | None]:
-        """Items from :class:`DenseGetItem` (DataLoader path), or images with ``classes``."""
+        """Items from :class:`ImageTagsGetItem` (DataLoader path), or images with ``classes``."""
         items = args if args and isinstance(args[0], dict) else self._load_all(args)
         out: list[fo.Segmentation | None] = [None] * len(items)
         for item in items:

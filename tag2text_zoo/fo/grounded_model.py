@@ -15,19 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import fiftyone as fo
-import fiftyone.utils.torch as fout
 import torch
 
 from ..engines.grounded import GroundedResult, GroundedSegmenter
 from ..engines.preprocess import ImageLoadError, load_image
 from ..engines.tagger import Tagger
-from .batched_model import BatchedImageModel
+from .batched_model import PROMPT_KEY, BatchedImageModel, ImageTagsGetItem, collate_items
 from .detections import to_detections, to_segmentation
-from .labels import prompt_tags
 
 logger = logging.getLogger(__name__)
-
-PROMPT_KEY = "prompt_field"
 
 
 @dataclass
@@ -49,39 +45,6 @@ class GroundedModelConfig:
     classes: list[str] | None = None
     semantic: bool = False
     exif_transpose: bool = True
-
-
-class GroundedGetItem(fout.GetItem):
-    """Loads one sample's image and tags in a DataLoader worker (picklable, CPU only).
-
-    Returns a dict: ``id``, ``image`` (RGB PIL, or None if unreadable), ``error`` (message
-    naming the file or field, or None) and ``prompt`` (the sample's tags, or None).
-    """
-
-    def __init__(self, exif_transpose: bool, field_mapping: dict[str, str] | None = None) -> None:
-        self.has_prompt = bool(field_mapping and field_mapping.get(PROMPT_KEY))
-        super().__init__(field_mapping=field_mapping)
-        self.exif_transpose = exif_transpose
-
-    @property
-    def required_keys(self) -> list[str]:
-        return ["filepath", "id", *([PROMPT_KEY] if self.has_prompt else [])]
-
-    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": d["id"], "image": None, "error": None, "prompt": None}
-        try:
-            if self.has_prompt:
-                tags = prompt_tags(d[PROMPT_KEY], d["id"], self.field_mapping[PROMPT_KEY])
-                item["prompt"] = tags.split(",") if isinstance(tags, str) else (tags or [])
-            item["image"] = load_image(d["filepath"], exif_transpose=self.exif_transpose)
-        except (ImageLoadError, TypeError) as err:
-            item["error"] = str(err)  # one bad sample must not cost its batch
-        return item
-
-
-def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Images differ in size: a batch stays a list of items."""
-    return items
 
 
 class GroundedModel(BatchedImageModel):
@@ -124,18 +87,18 @@ class GroundedModel(BatchedImageModel):
     def device(self) -> torch.device:
         return self.segmenter.device
 
-    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> GroundedGetItem:
+    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> ImageTagsGetItem:
         mapping = dict(field_mapping or {})
         if self.config.prompt_field and PROMPT_KEY not in mapping:
             mapping[PROMPT_KEY] = self.config.prompt_field
-        return GroundedGetItem(self.config.exif_transpose, mapping)
+        return ImageTagsGetItem(self.config.exif_transpose, mapping)
 
     # -- inference --------------------------------------------------------------------------
     def predict(self, arg: Any) -> Any:
         return self.predict_all([arg])[0]
 
     def predict_all(self, args: Any) -> list[Any]:
-        """Items from :class:`GroundedGetItem` (DataLoader path), or images otherwise."""
+        """Items from :class:`ImageTagsGetItem` (DataLoader path), or images otherwise."""
         self.check_source()
         items = args if args and isinstance(args[0], dict) else self._load_all(args)
         out: list[Any] = [None] * len(items)

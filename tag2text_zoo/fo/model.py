@@ -16,12 +16,10 @@ import torch
 
 from ..engines.preprocess import ImageLoadError, image_to_tensor, load_image
 from ..engines.tagger import Tagger
-from .batched_model import BatchedImageModel
+from .batched_model import PROMPT_KEY, BatchedImageModel
 from .labels import prompt_tags, to_classifications
 
 logger = logging.getLogger(__name__)
-
-PROMPT_KEY = "prompt_field"
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -51,32 +50,3 @@ def run_operator(plugins):
         return done.result.result if done.result else None
 
     return run
-
-
-@pytest.fixture
-def make_dataset():
-    """Makes datasets of image paths (plus per-sample fields), deleted after the test."""
-    import fiftyone as fo
-
-    made = []
-
-    def make(paths, **fields):
-        ds = fo.Dataset(f"t2t-plugin-{uuid.uuid4().hex[:8]}")
-        ds.add_samples(
-            [fo.Sample(filepath=str(p), **{k: v[i] for k, v in fields.items()})
-             for i, p in enumerate(paths)],
-            progress=False,
-        )  # fmt: skip
-        made.append(ds)
-        return ds
-
-    yield make
-    for ds in made:
-        if not ds.deleted:
-            ds.delete()
-
-
-@pytest.fixture(scope="session")
-def want(tag2text_expected) -> dict[str, dict]:
-    """The reference's tags and caption per image file name."""
-    return {im["file"].split("/")[-1]: im for im in tag2text_expected["images"]}
