@@ -46,6 +46,19 @@ class ImageTagsGetItem(fout.GetItem):
         return item
 
 
+def load_items(images: Any, exif_transpose: bool) -> list[dict[str, Any]]:
+    """Items like :class:`ImageTagsGetItem`'s for images given directly (no prompts)."""
+    items = []
+    for i, image in enumerate(images):
+        item: dict[str, Any] = {"id": f"#{i}", "image": None, "error": None, "prompt": None}
+        try:
+            item["image"] = load_image(image, exif_transpose, i)
+        except ImageLoadError as err:
+            item["error"] = str(err)
+        items.append(item)
+    return items
+
+
 def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Images differ in size: a batch stays a list of items."""
     return items

@@ -19,8 +19,13 @@ import torch
 from fiftyone.core.collections import SampleCollection
 
 from ..engines.dense import DenseSegmenter
-from ..engines.preprocess import ImageLoadError, load_image
-from .batched_model import PROMPT_KEY, BatchedImageModel, ImageTagsGetItem, collate_items
+from .batched_model import (
+    PROMPT_KEY,
+    BatchedImageModel,
+    ImageTagsGetItem,
+    collate_items,
+    load_items,
+)
 from .dense_model import MaskTargets
 from .labels import check_prompt_field
 
@@ -89,7 +94,11 @@ class DenseModel(BatchedImageModel):
 
     def predict_all(self, args: Any) -> list[fo.Segmentation | None]:
         """Items from :class:`ImageTagsGetItem` (DataLoader path), or images with ``classes``."""
-        items = args if args and isinstance(args[0], dict) else self._load_all(args)
+        items = (
+            args
+            if args and isinstance(args[0], dict)
+            else load_items(args, self.config.exif_transpose)
+        )
         out: list[fo.Segmentation | None] = [None] * len(items)
         for item in items:
             if item["error"] is not None:
@@ -111,17 +120,6 @@ class DenseModel(BatchedImageModel):
         if self.config.classes is None:
             raise ValueError(f"sample {item['id']}: no prompt field and no fixed classes")
         return list(self.config.classes)
-
-    def _load_all(self, images: Any) -> list[dict[str, Any]]:
-        items = []
-        for i, image in enumerate(images):
-            item: dict[str, Any] = {"id": f"#{i}", "image": None, "error": None, "prompt": None}
-            try:
-                item["image"] = load_image(image, self.config.exif_transpose, i)
-            except ImageLoadError as err:
-                item["error"] = str(err)
-            items.append(item)
-        return items
 
 
 def merged_targets(dataset: fo.Dataset, field: str, model: DenseModel) -> dict[int, str]:

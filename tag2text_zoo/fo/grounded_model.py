@@ -18,9 +18,14 @@ import fiftyone as fo
 import torch
 
 from ..engines.grounded import GroundedResult, GroundedSegmenter
-from ..engines.preprocess import ImageLoadError, load_image
 from ..engines.tagger import Tagger
-from .batched_model import PROMPT_KEY, BatchedImageModel, ImageTagsGetItem, collate_items
+from .batched_model import (
+    PROMPT_KEY,
+    BatchedImageModel,
+    ImageTagsGetItem,
+    collate_items,
+    load_items,
+)
 from .detections import to_detections, to_segmentation
 
 logger = logging.getLogger(__name__)
@@ -100,7 +105,11 @@ class GroundedModel(BatchedImageModel):
     def predict_all(self, args: Any) -> list[Any]:
         """Items from :class:`ImageTagsGetItem` (DataLoader path), or images otherwise."""
         self.check_source()
-        items = args if args and isinstance(args[0], dict) else self._load_all(args)
+        items = (
+            args
+            if args and isinstance(args[0], dict)
+            else load_items(args, self.config.exif_transpose)
+        )
         out: list[Any] = [None] * len(items)
         for item in items:
             if item["error"] is not None:
@@ -131,17 +140,6 @@ class GroundedModel(BatchedImageModel):
             return detections
         self.classes.extend(dict.fromkeys(c for c in result.labels if c not in self.classes))
         return {"detections": detections, "semantic": to_segmentation(result, self.classes)}
-
-    def _load_all(self, images: Any) -> list[dict[str, Any]]:
-        items = []
-        for i, image in enumerate(images):
-            item: dict[str, Any] = {"id": f"#{i}", "image": None, "error": None, "prompt": None}
-            try:
-                item["image"] = load_image(image, self.config.exif_transpose, i)
-            except ImageLoadError as err:
-                item["error"] = str(err)
-            items.append(item)
-        return items
 
 
 def merge_mask_targets(dataset: fo.Dataset, field: str, model: GroundedModel) -> dict[int, str]:
