@@ -106,3 +106,12 @@ def test_zoo_lists_and_loads_the_linked_clip(tmp_path, monkeypatch):
     assert trained.segmenter.projector is not None
     form = zoo.resolve_input(name, ctx=None).type.properties
     assert {"device", "dtype", "prompt_field", "projector", "settings", "bg_thresh"} <= set(form)
+
+
+def test_predict_on_images_directly(segmenter, tmp_path):
+    """Without a dataset: paths go straight to the model with fixed classes."""
+    model = DenseModel(segmenter, DenseModelConfig(classes=["sofa", "dog"]))
+    got = model.predict_all([SQUARE, tmp_path / "missing.png"])
+    (alone,) = segmenter.predict([SQUARE], [["sofa", "dog"]])
+    _assert_decodes_to(got[0].mask, model.mask_targets, alone)
+    assert got[1] is None and "missing.png" in model.failures[-1][1]

@@ -168,3 +168,12 @@ def test_cli_ground_directory_with_fixed_classes(segmenter, grounded_dirs, image
     finally:
         if fo.dataset_exists("street"):
             fo.delete_dataset("street")
+
+
+def test_predict_on_images_directly(segmenter, images, tmp_path):
+    """Without a dataset: paths go straight to the model, fixed classes, bad files reported."""
+    model = GroundedModel(segmenter, GroundedModelConfig(classes=["dog", "grass"]))
+    missing = tmp_path / "missing.png"
+    got = model.predict_all([images[0], missing])
+    _assert_same(got[0], _alone(segmenter, images[0], ["dog", "grass"]))
+    assert got[1] is None and "missing.png" in model.failures[-1][1]
