@@ -10,18 +10,16 @@ checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .hub_parts import fetch_hub_parts
 
 if TYPE_CHECKING:
     from .dense_fo_model import DenseModel
 
-logger = logging.getLogger(__name__)
 
 DENSE = {"tagalign-clip-vit-b16": "openai/clip-vit-base-patch16"}
-_FILES = ["*.json", "*.safetensors", "*.txt"]
 
 
 def manifest_fields(name: str) -> dict[str, Any]:
@@ -39,22 +37,7 @@ def manifest_fields(name: str) -> dict[str, Any]:
 
 def download_model(name: str, marker: Path) -> None:
     """Fills ``<source>/<name>/clip``, then links the marker."""
-    target = marker.parent / name
-    local = Path(os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS", "")) / name
-    if os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS") and local.is_dir():
-        if not (local / "clip" / "config.json").is_file():
-            raise ValueError(f"{local} lacks clip/config.json")
-        if target.is_symlink():
-            target.unlink()
-        target.symlink_to(local.resolve(), target_is_directory=True)
-        logger.info("Using the local model directory %s for %s", local, name)
-    else:
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(DENSE[name], local_dir=target / "clip", allow_patterns=_FILES)
-    if marker.is_symlink() or marker.exists():
-        marker.unlink()
-    marker.symlink_to(Path(name) / "clip" / "config.json")
+    fetch_hub_parts(name, marker, {"clip": DENSE[name]})
 
 
 def load_model(

@@ -8,19 +8,14 @@ folders is linked instead of downloading (offline installs, tests).
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .hub_parts import fetch_hub_parts
+
 if TYPE_CHECKING:
     from .grounded_model import GroundedModel
-
-logger = logging.getLogger(__name__)
-
-PARTS = ("detector", "segmenter")
-_FILES = ["*.json", "*.safetensors", "*.txt"]
 
 
 @dataclass(frozen=True)
@@ -64,24 +59,9 @@ def manifest_fields(name: str) -> dict[str, Any]:
 
 def download_model(name: str, marker: Path) -> None:
     """Fills ``<source>/<name>/{detector,segmenter}``, then links the marker."""
-    spec, target = GROUNDED[name], marker.parent / name
-    local = Path(os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS", "")) / name
-    if os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS") and local.is_dir():
-        missing = [p for p in PARTS if not (local / p / "config.json").is_file()]
-        if missing:
-            raise ValueError(f"{local} lacks {' and '.join(missing)}/config.json")
-        if target.is_symlink():
-            target.unlink()
-        target.symlink_to(local.resolve(), target_is_directory=True)
-        logger.info("Using the local model directory %s for %s", local, name)
-    else:
-        from huggingface_hub import snapshot_download
-
-        for part, repo in zip(PARTS, (spec.detector, spec.segmenter), strict=True):
-            snapshot_download(repo, local_dir=target / part, allow_patterns=_FILES)
-    if marker.is_symlink() or marker.exists():
-        marker.unlink()
-    marker.symlink_to(Path(name) / "detector" / "config.json")
+    fetch_hub_parts(
+        name, marker, {"detector": GROUNDED[name].detector, "segmenter": GROUNDED[name].segmenter}
+    )
 
 
 def load_model(
