@@ -27,7 +27,7 @@ from .batched_model import (
     load_items,
 )
 from .dense_model import MaskTargets
-from .labels import check_prompt_field
+from .labels import check_prompt_field, record_mask_targets
 
 logger = logging.getLogger(__name__)
 
@@ -122,29 +122,11 @@ class DenseModel(BatchedImageModel):
         return list(self.config.classes)
 
 
-def merged_targets(dataset: fo.Dataset, field: str, model: DenseModel) -> dict[int, str]:
-    """The field's existing mask targets extended by the model's.
-
-    Raises:
-        ValueError: the dataset already maps a pixel value to a different class.
-    """
-    existing = {int(k): v for k, v in dataset.mask_targets.get(field, {}).items()}
-    for value, name in model.mask_targets.items():
-        if existing.get(value, name) != name:
-            raise ValueError(
-                f"mask_targets of {field!r} map {value} to {existing[value]!r}, not {name!r}"
-            )
-        existing[value] = name
-    return existing
-
-
 def save_mask_targets(dataset: fo.Dataset, field: str, model: DenseModel) -> dict[int, str]:
-    """Records the model's map as ``dataset.mask_targets[field]`` (see :func:`merged_targets`;
-    start the model from the field's targets with ``DenseModelConfig(mask_targets=...)``)."""
-    targets = merged_targets(dataset, field, model)
-    dataset.mask_targets = {**dataset.mask_targets, field: targets}
-    dataset.save()
-    return targets
+    """Records the model's map as ``dataset.mask_targets[field]`` (see
+    :func:`~.labels.record_mask_targets`; start the model from the field's targets with
+    ``DenseModelConfig(mask_targets=...)``)."""
+    return record_mask_targets(dataset, field, model.mask_targets)
 
 
 def segment_with_model(
@@ -174,6 +156,6 @@ def segment_with_model(
     if field:
         check_prompt_field(samples, field)
         apply_kwargs[PROMPT_KEY] = field
-    model.targets = MaskTargets(merged_targets(dataset, label_field, model))
+    model.targets = MaskTargets(record_mask_targets(dataset, label_field, model.mask_targets))
     samples.apply_model(model, label_field, **apply_kwargs)
     return save_mask_targets(dataset, label_field, model)

@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import fiftyone as fo
 import torch
 
 from ..engines.grounded import GroundedResult, GroundedSegmenter
@@ -140,26 +139,3 @@ class GroundedModel(BatchedImageModel):
             return detections
         self.classes.extend(dict.fromkeys(c for c in result.labels if c not in self.classes))
         return {"detections": detections, "semantic": to_segmentation(result, self.classes)}
-
-
-def merge_mask_targets(dataset: fo.Dataset, field: str, model: GroundedModel) -> dict[int, str]:
-    """Records the model's semantic classes as ``dataset.mask_targets[field]``.
-
-    Start the model from the field's existing targets (``GroundedModelConfig(classes=...)`` in
-    pixel-value order) so that values already written keep their meaning.
-
-    Raises:
-        ValueError: the dataset already maps a pixel value to a different class.
-    """
-    existing = dict(dataset.mask_targets.get(field, {}))
-    for value, name in model.mask_targets.items():
-        if existing.get(value, name) != name:
-            raise ValueError(
-                f"mask_targets of {field!r} map {value} to {existing[value]!r}, not {name!r}"
-            )
-        existing[value] = name
-    targets = dict(dataset.mask_targets)
-    targets[field] = existing
-    dataset.mask_targets = targets
-    dataset.save()
-    return existing

@@ -14,8 +14,8 @@ import fiftyone as fo
 
 from ..engines.grounded import GroundedSegmenter
 from ..engines.tagger import Tagger
-from .grounded_model import GroundedModel, GroundedModelConfig, merge_mask_targets
-from .labels import check_prompt_field
+from .grounded_model import GroundedModel, GroundedModelConfig
+from .labels import check_prompt_field, record_mask_targets
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def segment_samples(
             output_dir=mask_dir, progress=bar,
         )  # fmt: skip
         if semantic_field is not None:
-            merge_mask_targets(dataset, semantic_field, model)
+            record_mask_targets(dataset, semantic_field, model.mask_targets)
         done = min(start + chunk, len(todo))
         logger.info("segmented %d / %d samples", done, len(todo))
         if callable(progress):

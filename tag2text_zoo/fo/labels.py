@@ -81,3 +81,23 @@ def check_prompt_field(samples: fo.core.collections.SampleCollection, field: str
             f"prompt field {field!r} is a {kind.__name__}; specified tags must come from a "
             "StringField (e.g. 'cloud,sky'), a list of strings or an fo.Classifications field"
         )
+
+
+def record_mask_targets(dataset: fo.Dataset, field: str, targets: dict[int, str]) -> dict[int, str]:
+    """Adds ``targets`` (pixel value -> class) to ``dataset.mask_targets[field]`` and saves.
+
+    Values already in the dataset keep their meaning, so masks written earlier stay valid.
+
+    Raises:
+        ValueError: the dataset already maps a pixel value to a different class.
+    """
+    merged = {int(k): v for k, v in dataset.mask_targets.get(field, {}).items()}
+    for value, name in targets.items():
+        if merged.get(value, name) != name:
+            raise ValueError(
+                f"mask_targets of {field!r} map {value} to {merged[value]!r}, not {name!r}"
+            )
+        merged[value] = name
+    dataset.mask_targets = {**dataset.mask_targets, field: merged}
+    dataset.save()
+    return merged
