@@ -31,6 +31,10 @@ from .tagger import resolve_device
 _AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+# How TagAlign turns a class name into text, in evaluation and in training alike.
+CLASS_TEMPLATE = "a photo of a {}."
+
+
 @dataclass(frozen=True)
 class DenseSettings:
     """Scoring and geometry of TagAlign inference.
@@ -50,7 +54,7 @@ class DenseSettings:
     bias: float = -2.5
     clip_weight: float = 0.3
     bg_thresh: float = 0.4
-    template: str = "a photo of a {}."
+    template: str = CLASS_TEMPLATE
     crop: int = 448
     stride: int = 224
     short_side: int = 448

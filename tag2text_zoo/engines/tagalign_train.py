@@ -30,6 +30,7 @@ from ..models.tagalign import (
     surgery_tokens,
     tagalign_state_dict,
 )
+from .dense import CLASS_TEMPLATE
 from .dense_windows import IMAGENET_MEAN_255, IMAGENET_STD_255
 from .preprocess import ImageInput, load_image
 from .tagger import resolve_device
@@ -57,7 +58,7 @@ class TrainConfig:
     warmup_steps: int = 500
     image_size: int = 224
     tag_loss_weight: float = 1.0
-    template: str = "a photo of a {}."
+    template: str = CLASS_TEMPLATE
     checkpoint_every: int = 1000
     seed: int = 0
     num_workers: int = 0
