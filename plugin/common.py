@@ -15,9 +15,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from tag2text_zoo.assets.catalogue import CATALOGUE
-from tag2text_zoo.assets.download import default_models_dir
-from tag2text_zoo.assets.model_dir import ModelDirectory
-from tag2text_zoo.fo.zoo import LOCAL_MODELS_ENV
+from tag2text_zoo.assets.download import default_models_dir, installed_model_dir
 
 # Above this many target samples the form recommends delegated execution.
 LARGE_VIEW = 500
@@ -39,21 +37,6 @@ def _reachable(_minute: int) -> bool:
 def online() -> bool:
     """Whether model files could be downloaded now (checked at most once a minute)."""
     return _reachable(int(time.monotonic() // 60))
-
-
-def local_model_dir(name: str) -> Path | None:
-    """The complete model directory of catalogue model ``name`` on this machine, if any.
-
-    Looks in ``$TAG2TEXT_ZOO_LOCAL_MODELS`` first, then where :func:`load_tagger` downloads.
-    """
-    for base in (os.environ.get(LOCAL_MODELS_ENV), default_models_dir()):
-        if not base:
-            continue
-        try:
-            return ModelDirectory.open(Path(base) / name).path
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 def _weights_problem(value: str) -> str | None:
@@ -100,7 +83,7 @@ def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
         "model", names, default=names[0], label="Tagging model", view=types.Dropdown()
     )
     name = ctx.params.get("model") or names[0]
-    if name in CATALOGUE and local_model_dir(name) is None:
+    if name in CATALOGUE and installed_model_dir(name) is None:
         size = CATALOGUE[name].size_bytes / 1e9
         if not online():
             fail(prop, f"{name} is not downloaded and there is no network: run "

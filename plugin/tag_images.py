@@ -43,7 +43,7 @@ def label_with_tagger(ctx: Any, view: fo.DatasetView, field: str) -> Any:
 
     name = ctx.params.get("model") or "tag2text-swin-14m"
     tagger = load_tagger(
-        common.local_model_dir(name) or name, device=common.device(ctx),
+        name, device=common.device(ctx),
         threshold=ctx.params.get("threshold"),
     )  # fmt: skip
     source = ctx.params.get("tags_from")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from .assets.catalogue import CATALOGUE
-from .assets.download import ensure_model_dir
+from .assets.download import ensure_model_dir, local_model_dir
 from .assets.model_dir import ModelDirectory
 from .engines.tagger import Tagger
 from .engines.tokenizer import TagTokenizer
@@ -29,7 +29,8 @@ def resolve_model_dir(
             f"{name!r} is neither a model directory nor a catalogue name; "
             f"known names: {', '.join(sorted(CATALOGUE))}"
         )
-    return ModelDirectory.open(ensure_model_dir(CATALOGUE[name], models_dir))
+    local = local_model_dir(name)  # an offline install wins over downloading
+    return ModelDirectory.open(local or ensure_model_dir(CATALOGUE[name], models_dir))
 
 
 def load_tagger(

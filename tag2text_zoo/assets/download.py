@@ -10,6 +10,10 @@ import urllib.request
 from pathlib import Path
 
 from .catalogue import ModelSpec, RemoteFile
+from .model_dir import ModelDirectory
+
+# Offline installs and tests: a folder of ready model directories named after catalogue entries.
+LOCAL_MODELS_ENV = "TAG2TEXT_ZOO_LOCAL_MODELS"
 
 
 class DownloadError(OSError):
@@ -19,6 +23,28 @@ class DownloadError(OSError):
 def default_models_dir() -> Path:
     home = os.environ.get("TAG2TEXT_ZOO_HOME")
     return Path(home).expanduser() if home else Path.home() / ".cache" / "tag2text_zoo"
+
+
+def local_model_dir(name: str) -> Path | None:
+    """``$TAG2TEXT_ZOO_LOCAL_MODELS/<name>`` if that variable is set and the folder exists."""
+    root = os.environ.get(LOCAL_MODELS_ENV)
+    return Path(root) / name if root and (Path(root) / name).is_dir() else None
+
+
+def installed_model_dir(name: str, models_dir: str | Path | None = None) -> Path | None:
+    """A model directory for catalogue model ``name`` already on this machine, or None.
+
+    Looks in ``$TAG2TEXT_ZOO_LOCAL_MODELS`` first, then where :func:`ensure_model_dir` downloads.
+    """
+    root = Path(models_dir or default_models_dir()).expanduser()
+    for candidate in (local_model_dir(name), root / name):
+        if candidate is None:
+            continue
+        try:
+            return ModelDirectory.open(candidate).path
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _sha256(path: Path) -> str:

@@ -9,8 +9,9 @@ instead (offline installs, tests). The marker ``base_filename`` links to the fir
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+
+from ..assets.download import local_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +21,8 @@ _FILES = ["*.json", "*.safetensors", "*.txt"]
 def fetch_hub_parts(name: str, marker: Path, parts: dict[str, str]) -> None:
     """Fills ``<marker's folder>/<name>/<part>`` for each ``part -> hub repo``, then the marker."""
     target = marker.parent / name
-    local_root = os.environ.get("TAG2TEXT_ZOO_LOCAL_MODELS")
-    local = Path(local_root or "") / name
-    if local_root and local.is_dir():
+    local = local_model_dir(name)
+    if local is not None:
         missing = [p for p in parts if not (local / p / "config.json").is_file()]
         if missing:
             raise ValueError(f"{local} lacks {' and '.join(f'{p}/config.json' for p in missing)}")

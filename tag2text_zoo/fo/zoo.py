@@ -17,7 +17,7 @@ from typing import Any
 
 from ..api import load_tagger
 from ..assets.catalogue import CATALOGUE, ModelSpec
-from ..assets.download import ensure_model_dir
+from ..assets.download import ensure_model_dir, local_model_dir
 from ..assets.model_dir import ModelDirectory
 from . import dense_zoo, grounded_zoo
 from .model import TaggerModel, TaggerModelConfig
@@ -26,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE_NAME = "tag2text-zoo"
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.json"
-# Offline installs and tests: a folder of ready model directories named after catalogue entries.
-LOCAL_MODELS_ENV = "TAG2TEXT_ZOO_LOCAL_MODELS"
 _SUFFIX = "-torch"
 _REQUIREMENTS = [
     "torch>=2.4", "torchvision>=0.19", "timm>=1.0.9", "transformers>=4.46", "tokenizers>=0.20",
@@ -118,8 +116,8 @@ def download_model(name: str, model_path: str | os.PathLike) -> None:
         return
     base, marker = catalogue_name(name), Path(model_path)
     target = marker.parent / base
-    local = Path(os.environ.get(LOCAL_MODELS_ENV, "")) / base
-    if os.environ.get(LOCAL_MODELS_ENV) and local.is_dir():
+    local = local_model_dir(base)
+    if local is not None:
         ModelDirectory.open(local)  # refuse an incomplete directory before linking it
         if target.is_symlink():
             target.unlink()

@@ -153,3 +153,17 @@ def test_catalogue_entries_are_complete(name, reference_dir):
     for f in spec.files:
         if f.size < 10_000_000:
             assert f.sha256 in readme, f.filename
+
+
+def test_offline_install_folder_is_used_without_downloading(tmp_path, tag2text_dir, monkeypatch):
+    from tag2text_zoo.assets.download import LOCAL_MODELS_ENV, installed_model_dir
+
+    empty_home = tmp_path / "home"
+    assert installed_model_dir("tag2text-swin-14m", empty_home) is None
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
+    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
+    assert installed_model_dir("tag2text-swin-14m", empty_home) == local / "tag2text-swin-14m"
+    tagger = load_tagger("tag2text-swin-14m", device="cpu", models_dir=empty_home)
+    assert tagger.config.num_tags == 3429 and not empty_home.exists()  # nothing fetched

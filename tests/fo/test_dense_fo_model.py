@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from shared_paths import FIXTURES
 
+from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
 from tag2text_zoo.engines.dense import load_dense_segmenter
 from tag2text_zoo.fo import zoo
 from tag2text_zoo.fo.dense_fo_model import (
@@ -89,7 +90,7 @@ def test_zoo_lists_and_loads_the_linked_clip(tmp_path, monkeypatch):
     )
     (local / "tagalign-clip-vit-b16").mkdir(parents=True)
     (local / "tagalign-clip-vit-b16" / "clip").symlink_to(TINY / "clip", target_is_directory=True)
-    monkeypatch.setenv(zoo.LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
     monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
 
     name = "tagalign-clip-vit-b16-torch"
@@ -101,7 +102,7 @@ def test_zoo_lists_and_loads_the_linked_clip(tmp_path, monkeypatch):
     assert model.segmenter.projector is None and model.segmenter.settings.bg_thresh == 0.3
     assert model.segmenter.clip.config.vision_config.hidden_size < 768  # the tiny CLIP
 
-    monkeypatch.delenv(zoo.LOCAL_MODELS_ENV)
+    monkeypatch.delenv(LOCAL_MODELS_ENV)
     trained = foz.load_zoo_model(name, device="cpu", projector=str(TINY / "tagalign.pth"))
     assert trained.segmenter.projector is not None
     form = zoo.resolve_input(name, ctx=None).type.properties

@@ -10,6 +10,7 @@ import fiftyone as fo
 import fiftyone.zoo as foz
 
 from tag2text_zoo.assets.catalogue import CATALOGUE
+from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
 from tag2text_zoo.fo import zoo
 from tag2text_zoo.fo.dense_zoo import DENSE
 from tag2text_zoo.fo.grounded_zoo import GROUNDED
@@ -36,7 +37,7 @@ def test_zoo_lists_downloads_once_and_loads(tmp_path, tag2text_dir, monkeypatch)
     )
     local.mkdir()
     (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
-    monkeypatch.setenv(zoo.LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
     monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
 
     name = "tag2text-swin-14m-torch"
@@ -53,7 +54,7 @@ def test_zoo_lists_downloads_once_and_loads(tmp_path, tag2text_dir, monkeypatch)
     )
 
     # A second load finds the model downloaded: the local directory is not consulted again.
-    monkeypatch.delenv(zoo.LOCAL_MODELS_ENV)
+    monkeypatch.delenv(LOCAL_MODELS_ENV)
     again = foz.load_zoo_model(name, device="cpu")
     assert again.tagger.tag_names == model.tagger.tag_names
 
@@ -76,7 +77,7 @@ def test_grounded_pair_from_the_zoo(tmp_path, grounded_dirs, monkeypatch):
     pair.mkdir(parents=True)
     for part, folder in zip(["detector", "segmenter"], grounded_dirs, strict=True):
         (pair / part).symlink_to(folder, target_is_directory=True)
-    monkeypatch.setenv(zoo.LOCAL_MODELS_ENV, str(local))
+    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
     monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
 
     name = "grounded-sam-tiny-vit-base-torch"

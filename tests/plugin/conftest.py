@@ -15,7 +15,7 @@ def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
     """FiftyOne finds the plugin through ``plugins_dir``; catalogue names resolve offline."""
     import fiftyone as fo
 
-    from tag2text_zoo.fo.zoo import LOCAL_MODELS_ENV
+    from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
 
     root = tmp_path_factory.mktemp("plugins")
     (root / "tag2text").symlink_to(REPO, target_is_directory=True)
