@@ -26,7 +26,7 @@ from tag2text_zoo.engines.dense import MAIN_SETTINGS, VOC_SETTINGS, DenseSegment
 from tag2text_zoo.models.tagalign import TagAlignProjector
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKENIZER = ROOT.parent / "shared" / "fixtures" / "tagalign-tiny" / "clip"
+TOKENIZER = ROOT / "tests" / "data" / "fixtures" / "tagalign-tiny" / "clip"
 CLASSES = ["sky", "building", "road", "car", "person", "tree", "grass", "dog"]
 
 

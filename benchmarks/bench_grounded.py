@@ -43,8 +43,8 @@ from tag2text_zoo.engines.grounding_decode import Detections
 from tag2text_zoo.fo.detections import to_detections
 
 ROOT = Path(__file__).resolve().parents[1]
-VOCAB = ROOT.parent / "shared" / "reference" / "bert-base-uncased-vocab.txt"
-TINY_TAGGER = ROOT.parent / "shared" / "fixtures" / "tag2text-tiny"
+VOCAB = ROOT / "tests" / "data" / "reference" / "bert-base-uncased-vocab.txt"
+TINY_TAGGER = ROOT / "tests" / "data" / "fixtures" / "tag2text-tiny"
 TAGS = ["dog", "cat", "person", "car", "tree", "grass", "sky", "building", "road", "table"]
 
 
@@ -191,8 +191,14 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size, "engine_dtype": args.dtype, "small": args.small,
         "models": "random-init GroundingDinoConfig() + SamConfig()" if not args.detector
         else f"{args.detector} + {args.segmenter}",
-        "tagger": str(args.tagger), "results": rows,
+        "tagger": _portable(args.tagger), "results": rows,
     }  # fmt: skip
+
+
+def _portable(name_or_dir: str) -> str:
+    """A catalogue name, or a folder inside the repository as a repository-relative path."""
+    path = Path(name_or_dir).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else name_or_dir
 
 
 def main(argv=None) -> dict:

@@ -5,7 +5,7 @@ encoder run once per beam, and no key/value cache (every decoding step recompute
 sequence). Both produce the same tags and captions; the script checks that before timing.
 
     python benchmarks/bench_tagger.py                        # full-size Tag2Text, random weights
-    python benchmarks/bench_tagger.py --model ../shared/fixtures/tag2text-tiny --images 6
+    python benchmarks/bench_tagger.py --model tests/data/fixtures/tag2text-tiny --images 6
 
 Prints a table and writes JSON under benchmarks/results/.
 """
@@ -32,7 +32,7 @@ from tag2text_zoo.models import ModelConfig, build_model
 from tag2text_zoo.models.bert import TextDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VOCAB = ROOT.parent / "shared" / "reference" / "bert-base-uncased-vocab.txt"
+DEFAULT_VOCAB = ROOT / "tests" / "data" / "reference" / "bert-base-uncased-vocab.txt"
 
 
 class UncachedDecoder:

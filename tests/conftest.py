@@ -17,18 +17,12 @@ os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from shared_paths import FIXTURES, REFERENCE  # noqa: E402  (after the environment is set)
-
-
-def _require(path: Path) -> Path:
-    if not path.exists():
-        raise RuntimeError(f"golden data not found at {path}; set TAG2TEXT_ZOO_SHARED")
-    return path
+from data_paths import FIXTURES, REFERENCE  # noqa: E402  (after the environment is set)
 
 
 @pytest.fixture(scope="session")
 def tag2text_dir() -> Path:
-    return _require(FIXTURES / "tag2text-tiny")
+    return FIXTURES / "tag2text-tiny"
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +53,13 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    return _require(REFERENCE)
+    return REFERENCE
 
 
 @pytest.fixture(scope="session", params=["ram-tiny", "ram-plus-tiny"])
 def ram_family_dir(request) -> Path:
     """The RAM and the RAM++ golden fixture, in turn."""
-    return _require(FIXTURES / request.param)
+    return FIXTURES / request.param
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 
 from tag2text_zoo.cli import main
 from tag2text_zoo.models.tagalign import load_tagalign_projector

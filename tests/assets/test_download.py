@@ -148,7 +148,7 @@ def test_catalogue_entries_are_complete(name, reference_dir):
     assert spec.config["checkpoint"]["file"] in names and spec.config["tag_list_file"] in names
     for f in spec.files:
         assert f.url.startswith("https://") and len(f.sha256) == 64 and f.size > 0
-    # Files that shared/reference holds must match their pinned checksum.
+    # Files that tests/data/reference holds must match their pinned checksum.
     readme = (reference_dir / "README.md").read_text()
     for f in spec.files:
         if f.size < 10_000_000:

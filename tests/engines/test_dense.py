@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 
 from tag2text_zoo.engines.dense import (
     MAIN_SETTINGS,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 from transformers import CLIPModel, CLIPTokenizer
 
 from tag2text_zoo.engines.dense import DenseSegmenter, DenseSettings

@@ -8,7 +8,7 @@ import fiftyone as fo
 import fiftyone.zoo as foz
 import numpy as np
 import pytest
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 
 from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
 from tag2text_zoo.engines.dense import load_dense_segmenter

@@ -7,7 +7,7 @@ import json
 import fiftyone as fo
 import numpy as np
 import pytest
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 
 from tag2text_zoo.engines.dense import load_dense_segmenter
 from tag2text_zoo.fo.dense_model import (

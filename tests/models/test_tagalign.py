@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from shared_paths import FIXTURES
+from data_paths import FIXTURES
 from transformers import CLIPModel
 
 from tag2text_zoo.engines.dense_windows import normalise, resize_keep_ratio, sliding_windows
