@@ -14,7 +14,6 @@ from transformers import (
     GroundingDinoProcessor,
     Sam2Config,
     Sam2HieraDetConfig,
-    Sam2ImageProcessor,
     Sam2MaskDecoderConfig,
     Sam2Model,
     Sam2Processor,
@@ -35,6 +34,11 @@ from transformers import (
     SamVisionConfig,
     SwinConfig,
 )
+
+try:
+    from transformers import Sam2ImageProcessor
+except ImportError:  # transformers 4.x has only the fast one
+    from transformers import Sam2ImageProcessorFast as Sam2ImageProcessor
 
 
 def save_tiny_grounding_dino(folder: Path, vocab: Path) -> Path:
