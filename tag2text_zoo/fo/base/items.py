@@ -1,9 +1,9 @@
 """Loading one sample's inputs: the one load-or-skip of every adapter.
 
 An *item* is a dict: ``id``, ``filepath``, ``image`` (RGB PIL image, or the adapter's transform of
-it; None when unreadable), ``prompt`` (the sample's tags, or None) and ``error`` (why the sample
-cannot be used, or None). A bad sample becomes an item with an error instead of an exception, so
-it never costs the rest of its batch.
+it; None when unreadable), ``prompt`` (the sample's tags when a tags field is read, else None)
+and ``error`` (why the sample cannot be used, or None). A bad sample becomes an item with an
+error instead of an exception, so it never costs the rest of its batch.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import fiftyone.core.models as fom
 import torch
 
 from .items import PROMPT_KEY, ImageGetItem, Transform, collate_items, load_items
+from .mask_targets import MaskTargets
 from .report import Failure
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,13 @@ class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
 
     Subclasses set :attr:`config` (with ``prompt_field`` and ``exif_transpose``) and implement
     :attr:`device` and :meth:`predict_items`; :attr:`transform` preprocesses each image in the
-    loading worker.
+    loading worker, and adapters that write semantic masks take their pixel values from
+    :attr:`targets`.
     """
 
     config: Any
     transform: Transform | None = None
+    targets: MaskTargets | None = None
     _preprocess = True
 
     def __init__(self) -> None:
@@ -62,6 +65,15 @@ class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
             for i, label in zip(good, labels, strict=True):
                 out[i] = label
         return out
+
+    def use_mask_targets(self, targets: MaskTargets) -> None:
+        """Continues the masks' class map from ``targets`` (a field's existing map)."""
+        self.targets = targets
+
+    @property
+    def mask_targets(self) -> dict[int, str]:
+        """Pixel value -> class of the masks written so far (0 is background)."""
+        return dict(self.targets.targets) if self.targets else {}
 
     def record_failure(self, item: dict[str, Any], reason: str) -> None:
         """Logs a sample that could not be labelled and adds it to :attr:`failures`."""

@@ -43,11 +43,6 @@ class RunReport:
     def failed(self) -> int:
         return len(self.failures)
 
-    @property
-    def total(self) -> int:
-        """Samples the run was given."""
-        return self.done + self.skipped + self.failed
-
     def summary(self) -> str:
         """``"3 done, 1 skipped, 1 failed"``."""
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"

@@ -21,7 +21,7 @@ import torch
 from fiftyone.core.collections import SampleCollection
 
 from .items import PROMPT_KEY, ImageGetItem, collate_items
-from .mask_targets import record_mask_targets
+from .mask_targets import MaskTargets, record_mask_targets
 from .model import ImageModel
 from .report import Failure, RunReport
 
@@ -170,6 +170,20 @@ def run_model(
 ) -> RunReport:
     """Labels the pending samples with ``model``, batch by batch; see the module docstring.
 
+    The options every runner shares:
+
+    Args:
+        batch_size: images per batch.
+        num_workers: image-loading DataLoader workers (0: in this process; None: FiftyOne's
+            recommendation).
+        skip_existing: leave samples that already have ``outputs.done_field`` alone.
+        progress: a progress bar setting, or ``callback(processed, total)`` after every batch.
+        mask_dir: write masks and heatmaps as PNGs under this folder (``mask_path``,
+            ``map_path``) instead of in the database.
+
+    Returns:
+        Samples done, skipped and failed (each failure with its sample id, file and reason).
+
     Raises:
         ValueError: ``batch_size`` below 1 (before any work).
     """
@@ -179,6 +193,9 @@ def run_model(
     report = RunReport(skipped=len(samples) - len(todo))
     prompt_field = model.config.prompt_field
     get_item = model.build_get_item({PROMPT_KEY: prompt_field} if prompt_field else None)
+    targets_field = outputs.mask_targets_field
+    if targets_field:  # continue the field's class map
+        model.use_mask_targets(MaskTargets(samples._dataset.mask_targets.get(targets_field)))
     workers = fout.recommend_num_workers(num_workers)
     mask_writer = MaskWriter(mask_dir) if mask_dir else None
     callback = progress if callable(progress) else None
@@ -187,10 +204,8 @@ def run_model(
             inputs = read_inputs(samples, todo[start : start + _WINDOW], prompt_field)
             for items in load_batches(inputs, get_item, batch_size, workers):
                 labels, failures = predict_batch(model, items)
-                if outputs.mask_targets_field:
-                    record_mask_targets(
-                        samples._dataset, outputs.mask_targets_field, model.mask_targets
-                    )
+                if targets_field:  # before the masks that use them
+                    record_mask_targets(samples._dataset, targets_field, model.mask_targets)
                 if mask_writer:
                     mask_writer.export(labels, {it["id"]: it["filepath"] for it in items})
                 write_labels(samples, outputs, labels)

@@ -71,12 +71,7 @@ class DenseModel(ImageModel):
         super().__init__()
         self.segmenter = segmenter
         self.config = config or DenseModelConfig()
-        self.targets = MaskTargets()
-
-    @property
-    def mask_targets(self) -> dict[int, str]:
-        """Pixel value -> class of the masks written so far (0 is background)."""
-        return dict(self.targets.targets)
+        self.use_mask_targets(MaskTargets())
 
     @property
     def device(self) -> torch.device:

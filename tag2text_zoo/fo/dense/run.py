@@ -9,7 +9,6 @@ from fiftyone.core.collections import SampleCollection
 from ...defaults import DENSE_FIELD
 from ...engines.dense import DenseSegmenter
 from ...loaders import ModelSpec, loaded
-from ..base.mask_targets import MaskTargets
 from ..base.report import RunReport
 from ..base.run import Outputs, Progress, run_model
 from ..base.tags import check_tags_field
@@ -44,11 +43,8 @@ def segment_dense(
         classes: one class list for every sample (where no prompt field is given).
         heatmaps: True for one ``fo.Heatmap`` field per class (``<label_field>_heatmap_<class>``),
             or the classes to write heatmaps for; scores in [0, 1].
-        mask_dir: write masks (and heatmaps) as PNGs under this folder instead of the database.
-        batch_size: images per batch.
-        num_workers: image-loading DataLoader workers (0: in this process).
-        skip_existing: leave samples that already have ``label_field`` alone.
-        progress: a progress bar setting, or ``callback(processed, total)``.
+        mask_dir, batch_size, num_workers, skip_existing, progress: as for every runner (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
@@ -71,7 +67,6 @@ def segment_dense(
         check_tags_field(samples, prompt_field)
     config = DenseModelConfig(prompt_field, classes and list(classes), heatmaps, exif_transpose)
     adapter = DenseModel(model, config)
-    adapter.targets = MaskTargets(samples._dataset.mask_targets.get(label_field))
     outputs = Outputs(
         label_field,
         done_field=label_field,

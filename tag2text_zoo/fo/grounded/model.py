@@ -69,8 +69,8 @@ class GroundedModel(ImageModel):
         self.use_mask_targets(MaskTargets())
 
     def use_mask_targets(self, targets: MaskTargets) -> None:
-        """Continues the semantic masks' class map from ``targets`` (a field's existing map)."""
-        self.targets = targets
+        """Continues the semantic masks' class map from ``targets``, fixed classes first."""
+        super().use_mask_targets(targets)
         for name in self.config.classes or []:
             targets.id(name)
 
@@ -78,11 +78,6 @@ class GroundedModel(ImageModel):
         """Raises ValueError when no tag source is configured."""
         if not (self.config.prompt_field or self.config.classes or self.tagger):
             raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
-
-    @property
-    def mask_targets(self) -> dict[int, str]:
-        """Pixel value -> class of the semantic masks written so far (0 is background)."""
-        return dict(self.targets.targets)
 
     @property
     def device(self) -> torch.device:

@@ -8,7 +8,6 @@ from ...defaults import GROUNDED_FIELD
 from ...engines.grounded import GroundedSegmenter
 from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
-from ..base.mask_targets import MaskTargets
 from ..base.report import RunReport
 from ..base.run import Outputs, Progress, run_model
 from ..base.tags import check_tags_field
@@ -48,11 +47,8 @@ def segment_samples(
         tagger: tags each image in the same pass when neither of the above is given.
         semantic_field: also write a semantic ``fo.Segmentation`` here; its classes are kept
             in ``dataset.mask_targets[semantic_field]``, extended as new tags appear.
-        mask_dir: write masks as PNGs under this folder (``mask_path``) instead of the database.
-        batch_size: images per batch.
-        num_workers: image-loading DataLoader workers (0: in this process).
-        skip_existing: leave samples that already have ``label_field`` alone.
-        progress: a progress bar setting, or ``callback(processed, total)``.
+        mask_dir, batch_size, num_workers, skip_existing, progress: as for every runner (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
@@ -73,8 +69,6 @@ def segment_samples(
         check_tags_field(samples, prompt_field)
     outputs = Outputs(label_field, done_field=label_field)
     if semantic_field is not None:
-        existing = samples._dataset.mask_targets.get(semantic_field)
-        adapter.use_mask_targets(MaskTargets(existing))
         names = {"detections": label_field, "semantic": semantic_field}
         outputs.field_of, outputs.mask_targets_field = names.__getitem__, semantic_field
     return run_model(

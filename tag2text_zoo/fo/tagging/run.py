@@ -39,10 +39,8 @@ def label_samples(
         label_field: prefix of the output fields.
         prompt_field: a field of tags steering each sample's caption (else the model's config).
         specified_tags: tags steering every caption where a sample has none (``"cloud,sky"``).
-        batch_size: images per batch.
-        num_workers: image-loading DataLoader workers (0: in this process).
-        skip_existing: leave samples that have ``<label_field>_tags`` alone.
-        progress: a progress bar setting, or ``callback(processed, total)``.
+        batch_size, num_workers, skip_existing, progress: as for every runner (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
