@@ -11,7 +11,7 @@ import fiftyone.operators.types as types
 from tag2text_zoo import tags_field
 
 from . import common
-from .segment import mask_inputs, segmenting_stage
+from .segment import segmenting_stage
 from .tag_images import tagger_inputs, tagging_stage
 
 DEFAULT_FIELD = "auto"
@@ -36,7 +36,7 @@ def _inputs(ctx: Any, inputs: types.Object) -> None:
     common.labels_field_ok(ctx, field, tags_field(name), fo.Classifications)
     if not field.invalid:
         common.labels_field_ok(ctx, field, detections_field(name), fo.Detections)
-    mask_inputs(ctx, inputs)
+    common.mask_inputs(ctx, inputs)
     common.run_inputs(inputs, batch_size=4)
     common.size_notice(ctx, inputs)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import fiftyone as fo
@@ -81,6 +82,19 @@ def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
         label="Tag threshold",
         description="keep tags scoring at least this; empty: the model's own",
     )
+
+
+def mask_inputs(ctx: Any, inputs: types.Object) -> None:
+    """Where masks go: in the database, or PNG files under a folder."""
+    inputs.bool(
+        "masks_to_disk",
+        default=False,
+        label="Write masks to disk",
+        description="PNG files referenced by mask_path instead of masks in the database",
+    )
+    if ctx.params.get("masks_to_disk"):
+        folder = Path(fo.config.default_dataset_dir) / "masks" / ctx.dataset.name
+        inputs.str("mask_dir", default=str(folder), required=True, label="Mask folder")
 
 
 def grounding_inputs(ctx: Any, inputs: types.Object) -> None:
@@ -214,10 +228,11 @@ def _progress(label: str, done: int, total: int) -> dict[str, Any]:
 
 
 def report_results(reports: dict[str, RunReport]) -> dict[str, str]:
-    """What the user sees of a run: counts per stage and every failed sample with its reason."""
-    failures = [f"{label}: {f}" for label, r in reports.items() for f in r.failures]
+    """What the user sees of a run (Markdown lists): counts per stage, and every failed sample
+    with its file and reason."""
+    failures = [f"- {label}: `{f}`" for label, r in reports.items() for f in r.failures]
     return {
-        "summary": "\n".join(f"{label}: {r.summary()}" for label, r in reports.items()),
+        "summary": "\n".join(f"- {label}: {r.summary()}" for label, r in reports.items()),
         "failures": "\n".join(failures) or "none",
     }
 
@@ -225,6 +240,6 @@ def report_results(reports: dict[str, RunReport]) -> dict[str, str]:
 def report_output() -> types.Property:
     """How :func:`report_results` is shown."""
     outputs = types.Object()
-    outputs.str("summary", label="Samples", view=types.CodeView(language="text"))
-    outputs.str("failures", label="Failed samples", view=types.CodeView(language="text"))
+    outputs.str("summary", label="Samples", view=types.MarkdownView())
+    outputs.str("failures", label="Failed samples", view=types.MarkdownView())
     return types.Property(outputs, view=types.View(label="Run report"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import fiftyone as fo
@@ -12,19 +11,6 @@ import fiftyone.operators.types as types
 from tag2text_zoo import ModelSpec, defaults, parse_tags, segment_samples
 
 from . import common
-
-
-def mask_inputs(ctx: Any, inputs: types.Object) -> None:
-    """Where masks go; shared with "Auto-label"."""
-    inputs.bool(
-        "masks_to_disk",
-        default=False,
-        label="Write masks to disk",
-        description="PNG files referenced by mask_path instead of masks in the database",
-    )
-    if ctx.params.get("masks_to_disk"):
-        folder = Path(fo.config.default_dataset_dir) / "masks" / ctx.dataset.name
-        inputs.str("mask_dir", default=str(folder), required=True, label="Mask folder")
 
 
 def segmenting_stage(ctx: Any, label_field: str, **tag_source: Any) -> common.Stage:
@@ -81,7 +67,7 @@ def _inputs(ctx: Any, inputs: types.Object) -> None:
     )
     output = ctx.params.get("output_field") or defaults.GROUNDED_FIELD
     common.labels_field_ok(ctx, prop, output, fo.Detections)
-    mask_inputs(ctx, inputs)
+    common.mask_inputs(ctx, inputs)
     common.run_inputs(inputs, batch_size=4)
     common.size_notice(ctx, inputs)
 

@@ -73,14 +73,14 @@ def test_failed_sample_is_reported_in_the_app_and_when_delegated(
     progress = [m["params"] for m in messages if m["operator_uri"] == "set_progress"]
     assert progress[-1] == {"progress": 1.0, "label": "Tagging with tag2text-swin-14m: 2 / 2"}
     report = messages[-2]["params"]["results"]
-    assert report["summary"] == "Tagging with tag2text-swin-14m: 1 done, 0 skipped, 1 failed"
-    assert f"sample {bad_id} ({broken}): {broken}: not a readable image" in report["failures"]
+    assert report["summary"] == "- Tagging with tag2text-swin-14m: 1 done, 0 skipped, 1 failed"
+    assert f"`sample {bad_id}: {broken}: not a readable image" in report["failures"]
     good = ds[str(tag2text_images[4])]
     assert good.t2t_caption == want[tag2text_images[4].name]["caption"]
 
     # Delegated, the report is the operation's result; the good sample is not redone.
     result = run_operator("tag_images", ds, params, delegated=True)
-    assert result["summary"] == "Tagging with tag2text-swin-14m: 0 done, 1 skipped, 1 failed"
+    assert result["summary"] == "- Tagging with tag2text-swin-14m: 0 done, 1 skipped, 1 failed"
     assert bad_id in result["failures"]
 
 

@@ -20,8 +20,9 @@ class Failure:
     reason: str
 
     def __str__(self) -> str:
-        where = f" ({self.filepath})" if self.filepath else ""
-        return f"sample {self.sample_id}{where}: {self.reason}"
+        """``sample <id> (<file>): <reason>``; the file is left out where the reason names it."""
+        named = not self.filepath or self.filepath in self.reason
+        return f"sample {self.sample_id}{'' if named else f' ({self.filepath})'}: {self.reason}"
 
 
 @dataclass

@@ -29,8 +29,10 @@ def test_a_raising_batch_is_reported_per_sample(
     first = ds.values("id")[:2]
     assert calls == [2, 1] and (report.done, report.skipped, report.failed) == (1, 0, 2)
     assert [f.sample_id for f in report.failures] == first
-    assert all(f.reason == "RuntimeError: out of memory" for f in report.failures)
+    reason = "RuntimeError: out of memory"
+    assert all(f.reason == reason for f in report.failures)
     assert [f.filepath for f in report.failures] == [str(p) for p in tag2text_images[3:5]]
+    assert str(report.failures[0]) == f"sample {first[0]} ({tag2text_images[3]}): {reason}"
     last = ds[str(tag2text_images[5])]
     assert last.t2t_caption == want[tag2text_images[5].name]["caption"]
     assert ds.exists("t2t_tags").count() == 1  # the failed samples stay to be redone
@@ -47,7 +49,7 @@ def test_cli_label_prints_true_counts_and_exits_1(tag2text_dir, tag2text_images,
         out, err = capsys.readouterr()
         assert "mixed: t2t_tags: 1 done, 0 skipped, 1 failed" in out
         broken = fo.load_dataset("mixed").match(fo.ViewField("filepath").ends_with("broken.png"))
-        assert f"error: sample {broken.first().id} ({folder / 'broken.png'}):" in err
+        assert f"error: sample {broken.first().id}: {folder / 'broken.png'}: not a readable" in err
         assert main(args) == 1  # the broken file is retried, the good one is not redone
         assert "mixed: t2t_tags: 0 done, 1 skipped, 1 failed" in capsys.readouterr().out
     finally:
