@@ -38,7 +38,7 @@ from .fo.grounded.labels import to_detections, to_segmentation
 from .fo.grounded.model import GroundedModel, GroundedModelConfig
 from .fo.grounded.run import segment_samples
 from .fo.tagging.evaluation import TagEvaluation, evaluate_tags
-from .fo.tagging.labels import caption_field, tags_field, to_classifications
+from .fo.tagging.labels import tags_field, to_classifications
 from .fo.tagging.model import TaggerModel, TaggerModelConfig
 from .fo.tagging.run import label_samples
 from .loaders import (
@@ -75,7 +75,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "VocabularyEncoder",
-    "caption_field",
     "dataset_for",
     "defaults",
     "evaluate_dense_segmentations",

@@ -1,6 +1,7 @@
 """``manifest.json``: the zoo's model list, generated from the entries (a test checks they agree).
 
-Regenerate it with ``python -m tag2text_zoo.zoo.manifest``.
+Regenerate it with
+``python -c "from tag2text_zoo.zoo.manifest import write_manifest; write_manifest()"``.
 """
 
 from __future__ import annotations
@@ -64,11 +65,3 @@ def build_manifest() -> dict[str, Any]:
 
 def write_manifest(path: Path = MANIFEST) -> None:
     path.write_text(json.dumps(build_manifest(), indent=4) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":
-    write_manifest()
-
-
-if __name__ == "__main__":
-    write_manifest()

@@ -22,7 +22,7 @@ def test_manifest_matches_catalogue():
     on_disk = json.loads(MANIFEST.read_text())
     assert on_disk == json.loads(json.dumps(build_manifest())), (
         "manifest.json drifted from the zoo entries; regenerate it with "
-        "python -m tag2text_zoo.zoo.manifest"
+        "python -c 'from tag2text_zoo.zoo.manifest import write_manifest; write_manifest()'"
     )
     names = [*CATALOGUE, *grounded.ENTRIES, *dense.ENTRIES]
     assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in names]

@@ -12,13 +12,9 @@ TAGS, CAPTION = "tags", "caption"
 
 
 def tags_field(label_field: str) -> str:
-    """``"t2t"`` -> ``"t2t_tags"``: where a tagging run writes its ``fo.Classifications``."""
+    """``"t2t"`` -> ``"t2t_tags"``: where a tagging run writes its ``fo.Classifications`` (its
+    captions go to ``"t2t_caption"``); a sample with this field counts as done."""
     return f"{label_field}_{TAGS}"
-
-
-def caption_field(label_field: str) -> str:
-    """``"t2t"`` -> ``"t2t_caption"``: where a tagging run writes its captions (strings)."""
-    return f"{label_field}_{CAPTION}"
 
 
 def to_classifications(
