@@ -1,13 +1,15 @@
 """The shared run loop: a batch that raises fails its samples in the report, the run goes on;
-the CLI prints true counts, names each failure and exits 1."""
+the CLI prints true counts, names each failure and exits 1; runners take a ModelSpec."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 
 import fiftyone as fo
+import pytest
 
-from tag2text_zoo import label_samples
+from tag2text_zoo import ModelSpec, label_samples, segment_samples
 from tag2text_zoo.cli import main
 
 
@@ -55,3 +57,13 @@ def test_cli_label_prints_true_counts_and_exits_1(tag2text_dir, tag2text_images,
     finally:
         if fo.dataset_exists("mixed"):
             fo.delete_dataset("mixed")
+
+
+def test_runners_take_a_model_spec(tag2text_dir, tag2text_images, want, make_dataset):
+    spec = ModelSpec("tagger", {"name_or_dir": str(tag2text_dir), "exif_transpose": False})
+    assert pickle.loads(pickle.dumps(spec)) == spec  # plain data, fit to send to workers
+    ds = make_dataset(tag2text_images[4:5])
+    assert label_samples(ds, spec, "t2t", num_workers=0).done == 1
+    assert ds.first().t2t_caption == want[tag2text_images[4].name]["caption"]
+    with pytest.raises(ValueError, match="a 'tagger' model spec was given where a 'grounded'"):
+        segment_samples(ds, spec, "g", classes=["dog"])
