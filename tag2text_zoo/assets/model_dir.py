@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..models.checkpoint import cache_path_for
 from ..models.config import ModelConfig
 
 
@@ -37,9 +38,8 @@ class ModelDirectory:
         files += [self.path / f for f in (cfg.tag_list_chinese_file, cfg.thresholds.file) if f]
         if cfg.has_captioner:
             files.append(self.path / cfg.tokenizer.vocab_file)
-        checkpoint = self.checkpoint
-        if not checkpoint.with_suffix(".safetensors").is_file():
-            files.append(checkpoint)
+        if not cache_path_for(self.checkpoint).is_file():  # a converted copy stands alone
+            files.append(self.checkpoint)
         return files
 
     @property
