@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,11 @@ class ModelDirectory:
         values = []
         for number, line in enumerate(self._lines(name), 1):
             try:
-                values.append(float(line.strip()))
+                value = float(line.strip())
             except ValueError:
-                message = f"{self.path / name} line {number}: {line!r} is not a number"
-                raise ValueError(message) from None
+                value = math.nan
+            if not 0.0 <= value <= 1.0:  # NaN fails too
+                message = f"{self.path / name} line {number}: {line!r} is not a number in [0, 1]"
+                raise ValueError(message)
+            values.append(value)
         return values

@@ -8,34 +8,148 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
 # Keys that describe a file or a fixture but configure nothing.
 _DESCRIPTIVE_KEYS = frozenset(
-    {
-        "schema", "compare", "user_tags", "checkpoint", "format", "num_keys", "note", "formula",
-        "subset_of_ram_tag_list",
-    }
-)  # fmt: skip
+    "schema compare user_tags checkpoint format num_keys note formula "
+    "subset_of_ram_tag_list".split()
+)
+# Sizes, counts and scales: above 0. Every other integer (token ids, indices) is at least 0.
+_POSITIVE = frozenset(
+    """image_size image_std num_tags embed_dim depths num_heads window_size patch_size in_chans
+    mlp_ratio layer_norm_eps num_features num_output_tokens hidden_size num_hidden_layers
+    num_attention_heads intermediate_size vocab_size max_position_embeddings cross_attention_width
+    tag_encoder_cross_attention_width text_decoder_cross_attention_width in_features out_features
+    shape descriptions_per_class tag_max_tokens num_beams max_length top_p repetition_penalty
+    sample_repetition_penalty""".split()
+)
+_SINGULARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_PLURALS = {int: "integers", float: "numbers", bool: "booleans", str: "strings"}
 
 
-def _from_dict(cls: type[T], data: Mapping[str, Any], section: str) -> T:
-    """Builds dataclass ``cls`` from ``data``; unknown keys are errors (typos must not pass)."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
+class ConfigError(ValueError):
+    """A ``config.json`` that does not fit the schema; names the key and what it must be."""
+
+
+def _expected(hint: Any) -> str:
+    """``hint`` in words: "an integer", "a list of numbers", "a string or null", ..."""
+    args = get_args(hint)
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_expected(a) for a in args)
+    if origin is tuple:
+        count = "" if args[-1] is Ellipsis else f"{len(args)} "
+        return f"a list of {count}{_PLURALS[args[0]]}"
+    if origin is Mapping:
+        return f"an object mapping {_PLURALS[args[0]]} to {_PLURALS[args[1]]}"
+    if dataclasses.is_dataclass(hint):
+        return "an object"
+    return "null" if hint is type(None) else _SINGULARS[hint]
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        items = args[:1] * len(value) if args[-1] is Ellipsis else args
+        return len(value) == len(items) and all(_conforms(v, h) for v, h in zip(value, items))
+    if origin is Mapping:
+        key, item = args
+        return isinstance(value, Mapping) and all(
+            (_is_int_text(k) if key is int and isinstance(k, str) else _conforms(k, key))
+            and _conforms(v, item)
+            for k, v in value.items()
+        )
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _is_int_text(text: str) -> bool:
+    return text.strip().isdigit()
+
+
+def _numbers(value: Any) -> list:
+    if isinstance(value, Mapping):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return [value] if number else []
+
+
+def _checked(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as the field holds it (lists as tuples, integer keys), after checking it."""
+    if not _conforms(value, hint):
+        raise ConfigError(f"'{key}' must be {_expected(hint)}, got {value!r}")
+    positive = key.rpartition(".")[2] in _POSITIVE
+    for number in _numbers(value):
+        if not math.isfinite(number):
+            raise ConfigError(f"'{key}' must be finite, got {value!r}")
+        if number <= 0 if positive else isinstance(number, int) and number < 0:
+            raise ConfigError(
+                f"'{key}' must be {'positive' if positive else '>= 0'}, got {value!r}"
+            )
+    if isinstance(value, list):
+        return tuple(value)
+    if get_origin(hint) is Mapping and get_args(hint)[0] is int:
+        return {int(k): v for k, v in value.items()}
+    return value
+
+
+def _from_dict(
+    cls: type[T], data: Any, section: str = "", built: Mapping[str, Any] | None = None
+) -> T:
+    """Builds dataclass ``cls`` from ``data``, checking every key's type and range.
+
+    Unknown keys are errors (typos must not pass); nested dataclass fields are built in turn;
+    ``built`` holds fields the caller has already made.
+    """
+    if not isinstance(data, Mapping):
+        where = f"'{section}'" if section else "the file"
+        raise ConfigError(f"{where} must be an object, got {data!r}")
+    prefix = f"{section}." if section else ""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    unknown = sorted(set(data) - {f.name for f in fields} - _DESCRIPTIVE_KEYS)
     if unknown:
-        raise ValueError(f"config.json section '{section}': unknown keys {unknown}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data:
-            value = data[f.name]
-            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+        raise ConfigError(f"unknown keys {[prefix + str(k) for k in unknown]}")
+    hints = get_type_hints(cls)
+    kwargs = dict(built or {})
+    for f in fields:
+        key = prefix + f.name
+        if f.name in kwargs:
+            continue
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing key '{key}' ({_expected(hints[f.name])})")
+            continue
+        value, nested = data[f.name], _dataclass_in(hints[f.name])
+        if nested is not None and value is not None:
+            kwargs[f.name] = _from_dict(nested, value, key)
+        else:
+            kwargs[f.name] = _checked(value, hints[f.name], key)
     return cls(**kwargs)
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    """The dataclass a field holds (``TextConfig | None`` -> ``TextConfig``), if any."""
+    for candidate in (hint, *get_args(hint)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate  # type: ignore[return-value]
+    return None
 
 
 @dataclass(frozen=True)
@@ -102,11 +216,14 @@ class ThresholdConfig:
     per_class: Mapping[int, float] = field(default_factory=dict)
     file: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdConfig:
-        cfg = _from_dict(cls, data, "thresholds")
-        per_class = {int(k): float(v) for k, v in dict(cfg.per_class).items()}
-        return dataclasses.replace(cfg, per_class=per_class)
+    def __post_init__(self) -> None:
+        values = {
+            "default": self.default,
+            **{f"per_class.{k}": v for k, v in self.per_class.items()},
+        }
+        for key, value in values.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"'thresholds.{key}' must be within [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -179,8 +296,8 @@ class ModelConfig:
     vision: SwinConfig
     num_tags: int
     image_size: int = 384
-    image_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    image_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     text: TextConfig | None = None
     tagging_head: TaggingHeadConfig | None = None
     tag_list_file: str = "tag_list.txt"
@@ -199,45 +316,40 @@ class ModelConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     checkpoint_file: str = "model.pth"
 
+    def __post_init__(self) -> None:
+        for key, indices in (
+            ("thresholds.per_class", self.thresholds.per_class),
+            ("delete_tag_index", self.delete_tag_index),
+        ):
+            beyond = sorted(i for i in indices if i >= self.num_tags)
+            if beyond:
+                raise ConfigError(f"'{key}' names classes {beyond}; num_tags is {self.num_tags}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        data = dict(data)
-        sections: dict[str, Any] = {}
-        builders = {
-            "vision": lambda d: _from_dict(SwinConfig, d, "vision"),
-            "text": lambda d: _from_dict(TextConfig, d, "text"),
-            "tagging_head": lambda d: _from_dict(TaggingHeadConfig, d, "tagging_head"),
-            "thresholds": ThresholdConfig.from_dict,
-            "tokenizer": lambda d: _from_dict(TokenizerConfig, d, "tokenizer"),
-            "generation": lambda d: _from_dict(GenerationConfig, d, "generation"),
-            "image_proj": lambda d: _from_dict(LinearConfig, d, "image_proj"),
-            "label_embed": lambda d: _from_dict(LabelEmbedConfig, d, "label_embed"),
-            "wordvec_proj": lambda d: _from_dict(LinearConfig, d, "wordvec_proj"),
-            "fc": lambda d: _from_dict(LinearConfig, d, "fc"),
-            "reweight": lambda d: _from_dict(ReweightConfig, d, "reweight"),
-        }
-        for name, build in builders.items():
-            if name in data:
-                sections[name] = build(data.pop(name))
-        checkpoint = data.pop("checkpoint", None)
-        if checkpoint and "file" in checkpoint:
-            sections["checkpoint_file"] = checkpoint["file"]
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
-        if unknown:
-            raise ValueError(f"config.json: unknown keys {unknown}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
-        try:
-            return cls(**kwargs, **sections)
-        except TypeError as err:
-            raise ValueError(f"config.json: {err}") from err
+        """Builds the config from parsed JSON.
+
+        Raises:
+            ConfigError: a missing or unknown key, or a value of the wrong type or range (the
+                message names the key and what it must be).
+        """
+        built = {}
+        checkpoint = data.get("checkpoint") if isinstance(data, Mapping) else None
+        if isinstance(checkpoint, Mapping) and "file" in checkpoint:
+            built["checkpoint_file"] = _checked(checkpoint["file"], str, "checkpoint.file")
+        return _from_dict(cls, data, built=built)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelConfig:
+        """Reads a ``config.json``; every error names the file."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read model config {path}: {err}") from err
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read model config {path}: {err}") from err
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     @property
     def has_captioner(self) -> bool:
