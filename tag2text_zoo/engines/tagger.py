@@ -43,13 +43,14 @@ class TagResult:
 
 
 def _user_tag_string(tags: SpecifiedTags) -> str | None:
-    """The reference's user-tag string ("cloud,sky" -> "cloud | sky"), or None for model tags."""
-    if tags is None:
+    """The reference's user-tag string ("cloud,sky" -> "cloud | sky"), or None for model tags.
+
+    Empty and blank names are dropped (",,," is no tags, as ``["", " "]`` is).
+    """
+    if tags is None or (isinstance(tags, str) and tags in _NO_USER_TAGS):
         return None
-    if isinstance(tags, str):
-        return None if tags in _NO_USER_TAGS else tags.replace(",", " | ")
-    names = [t.strip() for t in tags if t and t.strip()]
-    return " | ".join(names) if names else None
+    names = [t.strip() for t in (tags.split(",") if isinstance(tags, str) else tags) if t]
+    return " | ".join(n for n in names if n) or None
 
 
 class Tagger:
@@ -229,17 +230,19 @@ class Tagger:
         return results
 
     def _check_request(self, n: int, specified_tags, caption: bool) -> None:
-        if specified_tags is not None:
-            if isinstance(specified_tags, str) or len(specified_tags) != n:
-                raise ValueError("specified_tags must be None or a list with one entry per image")
-            if not caption and any(_user_tag_string(t) is not None for t in specified_tags):
-                raise ValueError("specified_tags only steer captions; pass caption=True")
-        users = specified_tags or []
-        if caption and not self.can_caption and any(_user_tag_string(t) for t in users):
+        if specified_tags is None:
+            return
+        if isinstance(specified_tags, str) or len(specified_tags) != n:
+            raise ValueError("specified_tags must be None or a list with one entry per image")
+        if not any(_user_tag_string(t) for t in specified_tags):
+            return
+        if not self.can_caption:
             raise ValueError(
-                f"{self.config.model_type} does not caption, so specified tags cannot steer a "
-                "caption; use a Tag2Text model (e.g. 'tag2text-swin-14m') for captions"
+                f"{self.config.model_type} models do not caption, so specified tags have no "
+                "caption to steer; use a Tag2Text model (e.g. 'tag2text-swin-14m')"
             )
+        if not caption:
+            raise ValueError("specified tags only steer captions, and no caption was asked for")
 
     @torch.inference_mode()
     def predict_tensors(
