@@ -19,82 +19,71 @@ Map of the package (imports point down this list only):
 - :mod:`.cli` and the App operators in ``plugin/`` call only the names exported here.
 """
 
-from . import defaults
-from .engines.dense import MAIN_SETTINGS, VOC_SETTINGS, DenseResult, DenseSegmenter, DenseSettings
-from .engines.grounded import GroundedResult, GroundedSegmenter
-from .engines.preprocess import ImageLoadError
-from .engines.tagalign_train import TrainConfig, TrainResult
-from .engines.tagger import Tagger, TagResult
-from .engines.vocabulary import VocabularyEncoder
-from .fo.base.datasets import dataset_for
-from .fo.base.mask_targets import MaskTargets, record_mask_targets
-from .fo.base.report import Failure, RunReport
-from .fo.base.tags import parse_tags
-from .fo.dense.evaluation import DenseEvaluation, evaluate_dense_segmentations
-from .fo.dense.model import DenseModel, DenseModelConfig, heatmap_field
-from .fo.dense.run import segment_dense
-from .fo.dense.training import train_tagalign
-from .fo.grounded.labels import to_detections, to_segmentation
-from .fo.grounded.model import GroundedModel, GroundedModelConfig
-from .fo.grounded.run import segment_samples
-from .fo.tagging.evaluation import TagEvaluation, evaluate_tags
-from .fo.tagging.labels import tags_field, to_classifications
-from .fo.tagging.model import TaggerModel, TaggerModelConfig
-from .fo.tagging.run import label_samples
-from .loaders import (
-    ModelSpec,
-    load_dense_segmenter,
-    load_grounded_segmenter,
-    load_tagger,
-    resolve_model_dir,
-)
+import importlib
 
-__all__ = [
-    "MAIN_SETTINGS",
-    "VOC_SETTINGS",
-    "DenseEvaluation",
-    "DenseModel",
-    "DenseModelConfig",
-    "DenseResult",
-    "DenseSegmenter",
-    "DenseSettings",
-    "Failure",
-    "GroundedModel",
-    "GroundedModelConfig",
-    "GroundedResult",
-    "GroundedSegmenter",
-    "ImageLoadError",
-    "MaskTargets",
-    "ModelSpec",
-    "RunReport",
-    "TagEvaluation",
-    "TagResult",
-    "Tagger",
-    "TaggerModel",
-    "TaggerModelConfig",
-    "TrainConfig",
-    "TrainResult",
-    "VocabularyEncoder",
-    "dataset_for",
-    "defaults",
-    "evaluate_dense_segmentations",
-    "evaluate_tags",
-    "heatmap_field",
-    "label_samples",
-    "parse_tags",
-    "load_dense_segmenter",
-    "load_grounded_segmenter",
-    "load_tagger",
-    "record_mask_targets",
-    "resolve_model_dir",
-    "segment_dense",
-    "segment_samples",
-    "tags_field",
-    "to_classifications",
-    "to_detections",
-    "to_segmentation",
-    "train_tagalign",
-]
+# Public names, imported on first use: the engines run without FiftyOne installed (GPU workers,
+# Ray actors), and `import tag2text_zoo` stays cheap. name -> module under this package.
+_EXPORTS = {
+    "defaults": "defaults",
+    "DenseResult": "engines.dense",
+    "DenseSegmenter": "engines.dense",
+    "DenseSettings": "engines.dense",
+    "MAIN_SETTINGS": "engines.dense",
+    "VOC_SETTINGS": "engines.dense",
+    "GroundedResult": "engines.grounded",
+    "GroundedSegmenter": "engines.grounded",
+    "ImageLoadError": "engines.preprocess",
+    "TrainConfig": "engines.tagalign_train",
+    "TrainResult": "engines.tagalign_train",
+    "TagResult": "engines.tagger",
+    "Tagger": "engines.tagger",
+    "VocabularyEncoder": "engines.vocabulary",
+    "dataset_for": "fo.base.datasets",
+    "MaskTargets": "fo.base.mask_targets",
+    "record_mask_targets": "fo.base.mask_targets",
+    "Failure": "fo.base.report",
+    "RunReport": "fo.base.report",
+    "parse_tags": "fo.base.tags",
+    "DenseEvaluation": "fo.dense.evaluation",
+    "evaluate_dense_segmentations": "fo.dense.evaluation",
+    "DenseModel": "fo.dense.model",
+    "DenseModelConfig": "fo.dense.model",
+    "heatmap_field": "fo.dense.model",
+    "segment_dense": "fo.dense.run",
+    "train_tagalign": "fo.dense.training",
+    "to_detections": "fo.grounded.labels",
+    "to_segmentation": "fo.grounded.labels",
+    "GroundedModel": "fo.grounded.model",
+    "GroundedModelConfig": "fo.grounded.model",
+    "segment_samples": "fo.grounded.run",
+    "TagEvaluation": "fo.tagging.evaluation",
+    "evaluate_tags": "fo.tagging.evaluation",
+    "tags_field": "fo.tagging.labels",
+    "to_classifications": "fo.tagging.labels",
+    "TaggerModel": "fo.tagging.model",
+    "TaggerModelConfig": "fo.tagging.model",
+    "label_samples": "fo.tagging.run",
+    "ModelSpec": "loaders",
+    "load_dense_segmenter": "loaders",
+    "load_grounded_segmenter": "loaders",
+    "load_tagger": "loaders",
+    "resolve_model_dir": "loaders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+    value = module if name == "defaults" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 # FiftyOne remote model zoo hooks (manifest.json sits next to this file); logic in zoo/.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,18 @@ def test_cli_and_operators_use_no_engine_or_model_module(path):
         assert not re.match(r"(tag2text_zoo)?\.?(engines|models)\b", module), (path, module)
     if "(foo.Operator)" in source:
         assert len(source.splitlines()) < 120, f"operator file {path.name} is over 120 lines"
+
+
+def test_engines_run_without_fiftyone(tag2text_dir, tag2text_images, want):
+    # GPU workers and Ray actors may lack FiftyOne: the package and its engines must not need it.
+    code = f"""
+import sys
+sys.modules["fiftyone"] = None  # any import of it now fails
+import tag2text_zoo
+tagger = tag2text_zoo.load_tagger({str(tag2text_dir)!r}, device="cpu")
+print(",".join(tagger.predict([{str(tag2text_images[0])!r}])[0].tags))
+assert not any(m.startswith("fiftyone") and sys.modules[m] for m in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ",".join(want[tag2text_images[0].name]["tags"])
