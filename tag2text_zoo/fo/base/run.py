@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import fiftyone as fo
 import fiftyone.core.utils as fou
 import fiftyone.utils.torch as fout
 import torch
 from fiftyone.core.collections import SampleCollection
 
 from .items import PROMPT_KEY, ImageGetItem, collate_items
+from .mask_files import MaskWriter
 from .mask_targets import MaskTargets, record_mask_targets
 from .model import ImageModel
 from .report import Failure, RunReport
@@ -106,31 +106,6 @@ def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict
             columns.setdefault(field, {})[sample_id] = value
     for field, values in columns.items():
         samples._dataset.set_values(field, values, key_field="id")
-
-
-class MaskWriter:
-    """Writes masks and heatmaps as PNG files under a folder, named after their images, and
-    points the labels at them (``mask_path``, ``map_path``), as ``apply_model(output_dir=...)``."""
-
-    def __init__(self, folder: str) -> None:
-        self.names = fou.UniqueFilenameMaker(output_dir=folder, idempotent=False)
-
-    def export(self, labels_by_id: dict[str, Any], filepaths: dict[str, str]) -> None:
-        """Exports the arrays of each sample's labels (before the labels are written)."""
-        for sample_id, labels in labels_by_id.items():
-            for label in labels.values() if isinstance(labels, dict) else [labels]:
-                parts = label.detections if isinstance(label, fo.Detections) else [label]
-                for part in parts:
-                    self._export(part, filepaths[sample_id])
-
-    def _export(self, label: Any, image_path: str) -> None:
-        if isinstance(label, fo.Heatmap) and label.map is not None:
-            label.export_map(self._path(image_path), update=True)
-        elif isinstance(label, (fo.Detection, fo.Segmentation)) and label.mask is not None:
-            label.export_mask(self._path(image_path), update=True)
-
-    def _path(self, image_path: str) -> str:
-        return self.names.get_output_path(image_path, output_ext=".png")
 
 
 def load_batches(
