@@ -82,20 +82,34 @@ def predict_batch(
 ) -> tuple[dict[str, Any], list[Failure]]:
     """Labels of one batch by sample id, and the batch's failures.
 
-    A batch that raises (rather than failing per sample) fails each of its samples with the
-    error, so the run goes on and the report stays true.
+    A batch that runs out of device memory is halved and retried, down to one image, before a
+    sample fails for it. A batch that raises otherwise (rather than failing per sample) fails
+    each of its samples with the error, so the run goes on and the report stays true.
     """
     seen = len(model.failures)
-    try:
-        labels = model.predict_all(items)
-    except Exception as err:  # noqa: BLE001 - reported per sample below
-        reason = f"{type(err).__name__}: {err}"
-        for item in items:
-            if item["error"] is None:
-                model.record_failure(item, reason)
-        labels = [None] * len(items)
+    labels = _predict_halving(model, items)
     done = {item["id"]: label for item, label in zip(items, labels) if label is not None}
     return done, model.failures[seen:]
+
+
+def _predict_halving(model: ImageModel, items: list[dict[str, Any]]) -> list[Any]:
+    seen = len(model.failures)
+    try:
+        return model.predict_all(items)
+    except torch.cuda.OutOfMemoryError as err:  # torch.OutOfMemoryError, on any device
+        torch.cuda.empty_cache()
+        if sum(item["error"] is None for item in items) > 1:
+            del model.failures[seen:]  # the halves record their unreadable images again
+            half = len(items) // 2
+            logger.warning("Out of memory on a batch of %d; retrying it in halves", len(items))
+            return _predict_halving(model, items[:half]) + _predict_halving(model, items[half:])
+        reason = f"out of memory on this image alone: {err}"
+    except Exception as err:  # noqa: BLE001 - reported per sample below
+        reason = f"{type(err).__name__}: {err}"
+    for item in items:
+        if item["error"] is None:
+            model.record_failure(item, reason)
+    return [None] * len(items)
 
 
 def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict[str, Any]) -> None:
