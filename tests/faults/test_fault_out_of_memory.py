@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tag2text_zoo import TaggerModel, label_samples, load_tagger
+from tag2text_zoo import TaggerModel, label_samples
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -30,11 +30,6 @@ class MemoryLimited(TaggerModel):
         return super().predict_items(items)
 
 
-@pytest.fixture(scope="module")
-def tagger(tag2text_dir):
-    return load_tagger(tag2text_dir, device="cpu", exif_transpose=False)
-
-
 @pytest.fixture
 def dataset(tag2text_images, make_dataset, tmp_path):
     broken = tmp_path / "broken.png"
@@ -43,8 +38,8 @@ def dataset(tag2text_images, make_dataset, tmp_path):
     return make_dataset(paths)
 
 
-def test_batches_halve_until_they_fit_and_match_an_unlimited_run(tagger, dataset, want):
-    model = MemoryLimited(tagger, limit=1)
+def test_batches_halve_until_they_fit_and_match_an_unlimited_run(cpu_tagger, dataset, want):
+    model = MemoryLimited(cpu_tagger, limit=1)
     report = label_samples(dataset, model, "t2t", batch_size=4, num_workers=0)
 
     broken = dataset.exists("t2t_tags", False)
@@ -58,8 +53,8 @@ def test_batches_halve_until_they_fit_and_match_an_unlimited_run(tagger, dataset
         assert sample.t2t_caption == want[Path(sample.filepath).name]["caption"]
 
 
-def test_out_of_memory_on_one_image_fails_that_sample_only_once(tagger, dataset):
-    model = MemoryLimited(tagger, limit=0)
+def test_out_of_memory_on_one_image_fails_that_sample_only_once(cpu_tagger, dataset):
+    model = MemoryLimited(cpu_tagger, limit=0)
     report = label_samples(dataset, model, "t2t", batch_size=4, num_workers=0)
 
     assert (report.done, report.skipped, report.failed) == (0, 0, 5)
