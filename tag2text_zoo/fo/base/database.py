@@ -10,6 +10,7 @@ of :data:`DELAYS_S`, then lets the error through.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -39,6 +40,14 @@ def retrying(what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return call(*args, **kwargs)
         except ConnectionFailure as err:
-            logger.warning("%s: database unreachable (%s); retrying in %g s", what, err, delay)
+            logger.warning(
+                "%s: database unreachable (%s); retrying in %g s", what, brief(err), delay
+            )
             time.sleep(delay)
     return call(*args, **kwargs)
+
+
+def brief(err: ConnectionFailure) -> str:
+    """The error without pymongo's timeouts and topology description (``"host:port: [Errno
+    111] Connection refused"``)."""
+    return re.split(r" \(configured timeouts|, Timeout: ", str(err))[0]

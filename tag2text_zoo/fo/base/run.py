@@ -25,7 +25,7 @@ import torch
 from fiftyone.core.collections import SampleCollection
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from .database import retrying
+from .database import brief, retrying
 from .items import PROMPT_KEY, ImageGetItem, collate_items
 from .mask_files import MaskWriter
 from .mask_targets import MaskTargets, record_mask_targets
@@ -233,7 +233,8 @@ def run_model(
     report = RunReport()
     try:
         todo = retrying("reading samples", pending_ids, samples, outputs.done_field, skip_existing)
-        report.skipped = len(samples) - len(todo)
+        # counted exactly: a full dataset's len() is an estimate, wrong after a database crash
+        report.skipped = retrying("counting samples", samples.count, "id") - len(todo)
         prompt_field = model.config.prompt_field
         get_item = model.build_get_item({PROMPT_KEY: prompt_field} if prompt_field else None)
         targets_field = outputs.mask_targets_field
@@ -260,7 +261,7 @@ def run_model(
                     if callback:
                         callback(report.done + report.failed, len(todo))
     except ConnectionFailure as err:
-        raise RunStopped(f"the database could not be reached ({err})", report) from err
+        raise RunStopped(f"the database could not be reached ({brief(err)})", report) from err
     except (OSError, PyMongoError) as err:
         raise RunStopped(f"{type(err).__name__}: {err}", report) from err
     logger.info("%s: %s", outputs.label_field, report.summary())
