@@ -5,16 +5,20 @@ calls counted across the killed processes)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from collections import Counter
 from pathlib import Path
 
 import fiftyone as fo
+import numpy as np
 import pytest
+from data_paths import FIXTURES
 from faults_driver import drive
 
 import tag2text_zoo.fo.base.run as run_loop
+from tag2text_zoo import heatmap_field, load_dense_segmenter, segment_dense
 from tag2text_zoo.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -89,8 +93,6 @@ def test_killed_and_interrupted_runs_finish_each_sample_once(
 def test_killed_while_the_folder_is_imported_then_new_files_are_added(
     image_folder, tag2text_images, monkeypatch, capsys, tmp_path
 ):
-    from data_paths import FIXTURES
-
     folder = image_folder(tag2text_images[:4])
     args = _args(folder, FIXTURES / "ram-tiny")
     killed = drive(tmp_path, [{"argv": args, "fault": "kill-mid-import"}])
@@ -111,3 +113,54 @@ def test_killed_while_the_folder_is_imported_then_new_files_are_added(
         p.name for p in tag2text_images
     )
     assert dataset.exists("t2t_tags").count() == 6
+
+
+def test_killed_dense_run_keeps_valid_mask_targets_and_resumes(make_dataset, monkeypatch, tmp_path):
+    """TagAlign: killed between writing a sample's heatmap and its segmentation; every mask
+    written before the kill decodes through the recorded mask_targets, and the re-run ends
+    with each class at one value and each sample segmented as the engine does."""
+    tiny = FIXTURES / "tagalign-tiny"
+    classes = json.loads((tiny / "classes.json").read_text())
+    paths = [
+        tiny / f"images/{s}.png" for s in ("square_200x200", "street_500x375", "indoor_300x448")
+    ]
+    dataset = make_dataset(paths, hint=[",".join(classes[p.name]) for p in paths])
+    dataset.persistent = True  # opened by name in the child
+    masks, heat = tmp_path / "masks", heatmap_field("seg", "person")
+    options = {
+        "dataset": dataset.name,
+        "clip": str(tiny / "clip"),
+        "projector": str(tiny / "tagalign.pth"),
+    }
+    options |= {"label_field": "seg", "prompt_field": "hint", "heatmaps": ["person"]}
+    options |= {"mask_dir": str(masks), "batch_size": 1, "num_workers": 0}
+    killed = drive(tmp_path, [{"dense": options, "fault": "kill-mid-write", "batch": 2}])
+    assert killed.proc.returncode == KILLED, killed.proc.stderr
+
+    dataset.reload()
+    (first,) = dataset.exists("seg")
+    targets = dataset.mask_targets["seg"]
+    assert set(np.unique(first.seg.get_mask())) <= set(targets)
+    street = dataset.match(fo.ViewField("filepath").ends_with("street_500x375.png")).first()
+    assert street[heat] is not None and street.seg is None  # half written: not done
+
+    segmenter = load_dense_segmenter(tiny / "clip", tiny / "tagalign.pth", device="cpu")
+    calls = _count_calls(monkeypatch)
+    report = segment_dense(
+        dataset, segmenter, "seg", prompt_field="hint", heatmaps=["person"], mask_dir=str(masks)
+    )
+    assert (report.done, report.skipped, report.failed) == (2, 1, 0)
+    assert first.id not in calls and calls[street.id] == 1
+    final = dataset.mask_targets["seg"]
+    assert {v: n for v, n in final.items() if v in targets} == targets
+    assert sorted(final.values()) == sorted(set(final.values()))  # one value per class
+    direct = segmenter.predict(paths, [classes[p.name] for p in paths])
+    for sample, result in zip(dataset, direct, strict=True):
+        names = np.array(["background", *result.classes])
+        decoded = np.vectorize(final.get)(sample.seg.get_mask())
+        np.testing.assert_array_equal(decoded, names[result.labels])
+    referenced = {p for s in dataset for p in (s.seg.mask_path, s[heat] and s[heat].map_path) if p}
+    left = {str(p) for p in masks.iterdir()} - referenced
+    # a kill leaves the batch in flight's files behind, unreferenced; never a label without one
+    assert referenced <= {str(p) for p in masks.iterdir()}
+    assert left and all(Path(p).name.startswith("street") for p in left)
