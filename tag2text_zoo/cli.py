@@ -314,8 +314,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "interrupted: finished batches are kept; run the same command again to continue",
-            file=sys.stderr,
-        )
+        resumes = "" if args.command == "tag" else "; run the same command again to continue"
+        print(f"interrupted{resumes}", file=sys.stderr)
         return 130

@@ -69,7 +69,7 @@ def test_killed_and_interrupted_runs_finish_each_sample_once(
 
     third = _count_calls(monkeypatch, interrupt_after=2)
     assert main(args) == 130
-    assert "interrupted: finished batches are kept" in capsys.readouterr().err
+    assert "interrupted; run the same command again to continue" in capsys.readouterr().err
     done.append(set(dataset.exists("t2t_tags").values("id")))
     assert done[2] == done[1]  # the interrupted batch was not written
 
