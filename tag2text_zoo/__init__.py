@@ -43,6 +43,7 @@ _EXPORTS = {
     "record_mask_targets": "fo.base.mask_targets",
     "Failure": "fo.base.report",
     "RunReport": "fo.base.report",
+    "RunStopped": "fo.base.report",
     "parse_tags": "fo.base.tags",
     "DenseEvaluation": "fo.dense.evaluation",
     "evaluate_dense_segmentations": "fo.dense.evaluation",

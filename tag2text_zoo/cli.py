@@ -1,7 +1,9 @@
 """Command line: ``python -m tag2text_zoo <command>``; a thin shell over the public API.
 
 Exit codes: 0 when everything was done, 1 when some images or samples failed (each is named on
-stderr), 2 for a usage error (nothing was done).
+stderr) or the run was stopped by the database or the disk, 2 for a usage error (nothing was
+done), 130 when interrupted (Ctrl-C). A stopped ``label`` or ``ground`` continues where it
+stopped when run again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from . import (
     ImageLoadError,
     RunReport,
+    RunStopped,
     TagResult,
     TrainConfig,
     dataset_for,
@@ -33,14 +36,45 @@ from .assets.catalogue import CATALOGUE
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    return _integer(text, 1)
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    return _integer(text, 0)
+
+
+def _integer(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number within [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
     )
     parser.add_argument("--device", default=None, help=_DEVICE_HELP)
     parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
-    parser.add_argument("--threshold", type=float, default=None, help="global tag threshold")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
+    parser.add_argument("--batch-size", type=_positive, default=8)
     parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
     parser.add_argument(
         "--no-exif", action="store_true", help="ignore EXIF orientation (as the reference does)"
@@ -113,21 +147,35 @@ def _print_report(name: str, field: str, report: RunReport) -> int:
     return 1 if report.failures else 0
 
 
+def _run_and_report(name: str, field: str, run) -> int:
+    """``run()``'s report printed; a run stopped by the database or the disk prints what it
+    had done, then why it stopped (exit code 1)."""
+    try:
+        return _print_report(name, field, run())
+    except RunStopped as stop:
+        _print_report(name, field, stop.report)
+        print(f"error: {stop}", file=sys.stderr)
+        return 1
+
+
 def _label(args: argparse.Namespace) -> int:
+    tagger = _load_tagger(args)  # bad model arguments are refused before a dataset is made
     dataset = dataset_for(args.target, args.dataset)
-    report = label_samples(
-        dataset,
-        _load_tagger(args),
-        args.label_field,
-        prompt_field=args.prompt_field,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
+    return _run_and_report(
+        dataset.name,
+        tags_field(args.label_field),
+        lambda: label_samples(
+            dataset,
+            tagger,
+            args.label_field,
+            prompt_field=args.prompt_field,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+        ),
     )
-    return _print_report(dataset.name, tags_field(args.label_field), report)
 
 
 def _ground(args: argparse.Namespace) -> int:
-    dataset = dataset_for(args.target, args.dataset)
     segmenter = load_grounded_segmenter(
         args.detector,
         args.segmenter,
@@ -141,18 +189,22 @@ def _ground(args: argparse.Namespace) -> int:
     tagger = None
     if args.tagger:
         tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
-    report = segment_samples(
-        dataset,
-        segmenter,
+    dataset = dataset_for(args.target, args.dataset)  # after the models: their errors first
+    return _run_and_report(
+        dataset.name,
         args.label_field,
-        prompt_field=args.prompt_field,
-        classes=args.classes,
-        tagger=tagger,
-        semantic_field=args.semantic_field,
-        mask_dir=args.mask_dir,
-        batch_size=args.batch_size,
+        lambda: segment_samples(
+            dataset,
+            segmenter,
+            args.label_field,
+            prompt_field=args.prompt_field,
+            classes=args.classes,
+            tagger=tagger,
+            semantic_field=args.semantic_field,
+            mask_dir=args.mask_dir,
+            batch_size=args.batch_size,
+        ),
     )
-    return _print_report(dataset.name, args.label_field, report)
 
 
 def _train_tagalign(args: argparse.Namespace) -> int:
@@ -190,7 +242,7 @@ def _add_label(commands) -> None:
         "--label-field", default=defaults.TAGGING_FIELD, help="writes <field>_tags, _caption"
     )
     label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
-    label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
+    label.add_argument("--num-workers", type=_count, default=None, help="image-loading workers")
     label.set_defaults(run=_label)
 
 
@@ -201,13 +253,13 @@ def _add_train_tagalign(commands) -> None:
     train.add_argument("--caption-field", required=True, help="string field with captions")
     train.add_argument("--output", required=True, help="checkpoint directory (resumes if set)")
     train.add_argument("--clip", default=defaults.CLIP, help="hub id or dir")
-    train.add_argument("--steps", type=int, default=10_000)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--steps", type=_positive, default=10_000)
+    train.add_argument("--batch-size", type=_positive, default=64)
     train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--warmup-steps", type=int, default=500)
-    train.add_argument("--image-size", type=int, default=224)
-    train.add_argument("--checkpoint-every", type=int, default=1000)
-    train.add_argument("--num-workers", type=int, default=4)
+    train.add_argument("--warmup-steps", type=_count, default=500)
+    train.add_argument("--image-size", type=_positive, default=224)
+    train.add_argument("--checkpoint-every", type=_positive, default=1000)
+    train.add_argument("--num-workers", type=_count, default=4)
     train.add_argument("--device", default=None, help=_DEVICE_HELP)
     train.add_argument("--dtype", default="auto", choices=["auto", *defaults.DTYPES])
     train.set_defaults(run=_train_tagalign)
@@ -230,10 +282,10 @@ def _add_ground(commands) -> None:
     ground.add_argument("--dataset", default=None, help="dataset name for a directory")
     ground.add_argument("--device", default=None, help=_DEVICE_HELP)
     ground.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
-    ground.add_argument("--box-threshold", type=float, default=defaults.BOX_THRESHOLD)
-    ground.add_argument("--text-threshold", type=float, default=defaults.TEXT_THRESHOLD)
-    ground.add_argument("--nms-iou", type=float, default=defaults.NMS_IOU)
-    ground.add_argument("--batch-size", type=int, default=4)
+    ground.add_argument("--box-threshold", type=_fraction, default=defaults.BOX_THRESHOLD)
+    ground.add_argument("--text-threshold", type=_fraction, default=defaults.TEXT_THRESHOLD)
+    ground.add_argument("--nms-iou", type=_fraction, default=defaults.NMS_IOU)
+    ground.add_argument("--batch-size", type=_positive, default=4)
     ground.add_argument("--models-dir", default=None, help="where catalogue taggers are kept")
     ground.set_defaults(run=_ground)
 
@@ -261,3 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:  # user-facing errors: no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resumes = "" if args.command == "tag" else "; run the same command again to continue"
+        print(f"interrupted{resumes}", file=sys.stderr)
+        return 130

@@ -224,6 +224,7 @@ def load_grounded_segmenter(
         **options: :class:`GroundedSegmenter` options (thresholds, ``nms_iou``, ``separator``,
             ``drop_attribute_tags``, ``batch_size``).
     """
+    resolve_precision(device, dtype)  # refuse bad values before loading
     return GroundedSegmenter(
         GroundingDinoForObjectDetection.from_pretrained(str(detector)),
         GroundingDinoProcessor.from_pretrained(str(detector)),

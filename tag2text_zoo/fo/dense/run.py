@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import fiftyone as fo
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import DENSE_FIELD
 from ...engines.dense import DenseSegmenter
 from ...loaders import ModelSpec, loaded
 from ..base.report import RunReport
-from ..base.run import Outputs, Progress, run_model
+from ..base.run import Outputs, Progress, check_options, run_model
 from ..base.tags import check_tags_field
-from .model import SEGMENTATION, DenseModel, DenseModelConfig
+from .model import SEGMENTATION, DenseModel, DenseModelConfig, heatmap_field
 
 
 def segment_dense(
@@ -50,9 +51,13 @@ def segment_dense(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: no class source, a prompt field that is missing or cannot hold tags, or
-            existing mask targets that conflict (checked before any work).
+        ValueError: no class source, a prompt field that is missing or cannot hold tags,
+            existing mask targets that conflict, an output field holding another type, or a bad
+            option (checked before any work).
+        RunStopped: the database or the disk stopped the run (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
+    check_options(batch_size, num_workers)
     model = loaded(model, "dense")
     if isinstance(model, DenseModel):
         if prompt_field is None and classes is None:  # the model's own source; a field wins
@@ -72,7 +77,14 @@ def segment_dense(
         done_field=label_field,
         field_of=lambda key: label_field if key == SEGMENTATION else f"{label_field}_{key}",
         mask_targets_field=label_field,
+        kinds={label_field: fo.Segmentation},
     )
+    if heatmaps is True:  # any class may get one: check the heatmap fields already there
+        prefix = heatmap_field(label_field, "")
+        written = [f for f in samples._dataset.get_field_schema() if f.startswith(prefix)]
+    else:
+        written = [heatmap_field(label_field, name) for name in heatmaps or []]
+    outputs.kinds.update(dict.fromkeys(written, fo.Heatmap))
     return run_model(
         samples,
         adapter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fiftyone as fo
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import GROUNDED_FIELD
@@ -9,7 +10,7 @@ from ...engines.grounded import GroundedSegmenter
 from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
 from ..base.report import RunReport
-from ..base.run import Outputs, Progress, run_model
+from ..base.run import Outputs, Progress, check_options, run_model
 from ..base.tags import check_tags_field
 from .model import GroundedModel, GroundedModelConfig
 
@@ -54,9 +55,12 @@ def segment_samples(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: no tag source, or a prompt field that is missing or cannot hold tags
-            (checked before any work).
+        ValueError: no tag source, a prompt field that is missing or cannot hold tags, an
+            output field holding another type, or a bad option (checked before any work).
+        RunStopped: the database or the disk stopped the run (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
+    check_options(batch_size, num_workers)
     model = loaded(model, "grounded")
     config = GroundedModelConfig(prompt_field, classes, semantic=semantic_field is not None)
     if isinstance(model, GroundedModel):
@@ -67,10 +71,11 @@ def segment_samples(
     adapter.check_source()
     if prompt_field is not None:
         check_tags_field(samples, prompt_field)
-    outputs = Outputs(label_field, done_field=label_field)
+    outputs = Outputs(label_field, done_field=label_field, kinds={label_field: fo.Detections})
     if semantic_field is not None:
         names = {"detections": label_field, "semantic": semantic_field}
         outputs.field_of, outputs.mask_targets_field = names.__getitem__, semantic_field
+        outputs.kinds[semantic_field] = fo.Segmentation
     return run_model(
         samples,
         adapter,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import fiftyone as fo
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import TAGGING_FIELD
 from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
 from ..base.report import RunReport
-from ..base.run import Outputs, Progress, run_model
+from ..base.run import Outputs, Progress, check_options, run_model
 from ..base.tags import check_tags_field
-from .labels import tags_field
+from .labels import CAPTION, tags_field
 from .model import TaggerModel, TaggerModelConfig
 
 
@@ -46,9 +47,13 @@ def label_samples(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: ``prompt_field`` is missing or cannot hold tags, or tags would steer a model
-            that does not caption (checked before any work).
+        ValueError: ``prompt_field`` is missing or cannot hold tags, tags would steer a model
+            that does not caption, an output field holds another type, or a bad option (checked
+            before any work).
+        RunStopped: the database or the disk stopped the run (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
+    check_options(batch_size, num_workers)
     model = loaded(model, "tagger")
     if isinstance(model, Tagger):
         model = TaggerModel(model, TaggerModelConfig(prompt_field, specified_tags))
@@ -62,6 +67,9 @@ def label_samples(
     if model.config.prompt_field is not None:
         check_tags_field(samples, model.config.prompt_field)
     outputs = Outputs(label_field, done_field=tags_field(label_field))
+    outputs.kinds[outputs.done_field] = fo.Classifications
+    if model.config.caption and model.tagger.can_caption:
+        outputs.kinds[f"{label_field}_{CAPTION}"] = str
     return run_model(
         samples,
         model,
