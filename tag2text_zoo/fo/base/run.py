@@ -99,13 +99,14 @@ def predict_batch(
 
 
 def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict[str, Any]) -> None:
-    """Writes each sample's labels in bulk, keyed by sample id."""
+    """Writes each sample's labels in bulk, keyed by sample id; the done field last, so a run
+    stopped between two fields redoes the sample rather than leave it half written."""
     columns: dict[str, dict[str, Any]] = {}
     for sample_id, labels in labels_by_id.items():
         for field, value in outputs.fields(labels).items():
             columns.setdefault(field, {})[sample_id] = value
-    for field, values in columns.items():
-        samples._dataset.set_values(field, values, key_field="id")
+    for field in sorted(columns, key=lambda name: name == outputs.done_field):
+        samples._dataset.set_values(field, columns[field], key_field="id")
 
 
 class MaskWriter:
@@ -131,6 +132,87 @@ class MaskWriter:
 
     def _path(self, image_path: str) -> str:
         return self.names.get_output_path(image_path, output_ext=".png")
+
+
+class BatchWriter:
+    """The driver's side of every batch, whatever ran it: records the field's class map,
+    exports masks, writes the labels by sample id, counts, and reports progress.
+
+    Args:
+        samples: the collection written to.
+        outputs: where the labels go.
+        report: the run's report, updated after every batch.
+        total: samples the run will process (for progress).
+        progress: a progress bar setting, or ``callback(processed, total)``.
+        mask_dir: export masks and heatmaps as PNGs under this folder.
+    """
+
+    def __init__(
+        self,
+        samples: SampleCollection,
+        outputs: Outputs,
+        report: RunReport,
+        total: int,
+        progress: Progress,
+        mask_dir: str | None,
+    ) -> None:
+        self.samples, self.outputs, self.report, self.total = samples, outputs, report, total
+        self.callback = progress if callable(progress) else None
+        self.bar = fou.ProgressBar(total=total, progress=False if self.callback else progress)
+        self.mask_writer = MaskWriter(mask_dir) if mask_dir else None
+
+    def __enter__(self) -> BatchWriter:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def write(
+        self,
+        labels_by_id: dict[str, Any],
+        failures: list[Failure],
+        filepaths: dict[str, str],
+        mask_targets: dict[int, str] | None = None,
+    ) -> None:
+        """Stores one batch: its labels by sample id and its failures.
+
+        Args:
+            labels_by_id: each labelled sample's labels.
+            failures: the batch's samples that could not be labelled.
+            filepaths: image path of each labelled sample (names exported masks).
+            mask_targets: the class map of the masks, recorded before them.
+        """
+        if self.outputs.mask_targets_field:
+            field = self.outputs.mask_targets_field
+            record_mask_targets(self.samples._dataset, field, mask_targets or {})
+        if self.mask_writer:
+            self.mask_writer.export(labels_by_id, filepaths)
+        write_labels(self.samples, self.outputs, labels_by_id)
+        self.report.done += len(labels_by_id)
+        self.report.failures.extend(failures)
+        self.bar.update(len(labels_by_id) + len(failures))
+        if self.callback:
+            self.callback(self.report.done + self.report.failed, self.total)
+
+
+def start_run(
+    samples: SampleCollection, outputs: Outputs, batch_size: int, skip_existing: bool
+) -> tuple[list[str], RunReport]:
+    """The ids a run must label and its report (the skipped counted).
+
+    Raises:
+        ValueError: ``batch_size`` below 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    todo = pending_ids(samples, outputs.done_field, skip_existing)
+    return todo, RunReport(skipped=len(samples) - len(todo))
+
+
+def field_targets(samples: SampleCollection, outputs: Outputs) -> MaskTargets:
+    """The class map of ``outputs.mask_targets_field`` so far, to continue."""
+    return MaskTargets(samples._dataset.mask_targets.get(outputs.mask_targets_field))
 
 
 def load_batches(
@@ -180,6 +262,9 @@ def run_model(
         progress: a progress bar setting, or ``callback(processed, total)`` after every batch.
         mask_dir: write masks and heatmaps as PNGs under this folder (``mask_path``,
             ``map_path``) instead of in the database.
+        backend: (the runners) ``"local"``: this loop; ``"ray"`` or a
+            :class:`~tag2text_zoo.RayBackend`: the model runs on Ray workers
+            (:mod:`.ray_run`), loaded there from a ModelSpec.
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
@@ -187,32 +272,18 @@ def run_model(
     Raises:
         ValueError: ``batch_size`` below 1 (before any work).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    todo = pending_ids(samples, outputs.done_field, skip_existing)
-    report = RunReport(skipped=len(samples) - len(todo))
+    todo, report = start_run(samples, outputs, batch_size, skip_existing)
     prompt_field = model.config.prompt_field
     get_item = model.build_get_item({PROMPT_KEY: prompt_field} if prompt_field else None)
-    targets_field = outputs.mask_targets_field
-    if targets_field:  # continue the field's class map
-        model.use_mask_targets(MaskTargets(samples._dataset.mask_targets.get(targets_field)))
+    if outputs.mask_targets_field:  # continue the field's class map
+        model.use_mask_targets(field_targets(samples, outputs))
     workers = fout.recommend_num_workers(num_workers)
-    mask_writer = MaskWriter(mask_dir) if mask_dir else None
-    callback = progress if callable(progress) else None
-    with fou.ProgressBar(total=len(todo), progress=False if callback else progress) as bar:
+    with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
         for start in range(0, len(todo), _WINDOW):
             inputs = read_inputs(samples, todo[start : start + _WINDOW], prompt_field)
             for items in load_batches(inputs, get_item, batch_size, workers):
                 labels, failures = predict_batch(model, items)
-                if targets_field:  # before the masks that use them
-                    record_mask_targets(samples._dataset, targets_field, model.mask_targets)
-                if mask_writer:
-                    mask_writer.export(labels, {it["id"]: it["filepath"] for it in items})
-                write_labels(samples, outputs, labels)
-                report.done += len(labels)
-                report.failures.extend(failures)
-                bar.update(len(items))
-                if callback:
-                    callback(report.done + report.failed, len(todo))
+                paths = {it["id"]: it["filepath"] for it in items}
+                writer.write(labels, failures, paths, model.mask_targets)
     logger.info("%s: %s", outputs.label_field, report.summary())
     return report
