@@ -4,7 +4,8 @@ Each stage is an actor pool over one model: one GPU per actor on a cluster with 
 otherwise. Pools autoscale from one actor up to what the cluster holds, so a slow stage (SAM
 behind Grounding DINO, say) gets more actors; :attr:`RayBackend.actors` fixes a stage's pool.
 A dead actor is restarted and its batches retried, a bounded number of times
-(:attr:`RayBackend.max_restarts`, :attr:`RayBackend.max_task_retries`).
+(:attr:`RayBackend.max_restarts`, :attr:`RayBackend.max_task_retries`). The actors get the
+driver's ``TAG2TEXT_ZOO_*`` and ``HF_*`` settings (:data:`FORWARDED_ENV`).
 
 Ray is an optional dependency (``pip install "tag2text-zoo[ray]"``), imported on first use.
 """
@@ -12,6 +13,7 @@ Ray is an optional dependency (``pip install "tag2text-zoo[ray]"``), imported on
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,15 @@ from typing import Any
 from .stages import StageSpec
 
 INSTALL = 'the Ray backend needs Ray: pip install "tag2text-zoo[ray]"'
+
+# Settings the workers read (model folders, offline mode, the image-size limit), passed on from
+# the driver's environment so that every actor uses the driver's: point them at shared paths.
+FORWARDED_ENV = ("TAG2TEXT_ZOO_", "HF_")
+
+
+def worker_env() -> dict[str, str]:
+    """The driver's environment variables that the workers get (:data:`FORWARDED_ENV`)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
 
 
 def import_ray() -> Any:
@@ -92,6 +103,7 @@ class RayBackend:
                     compute=self._pool(ray, spec.name, max(1, most)),
                     num_gpus=gpus,
                     num_cpus=cpus,
+                    runtime_env={"env_vars": worker_env()},
                     max_restarts=self.max_restarts,
                     max_task_retries=self.max_task_retries,
                 )

@@ -38,14 +38,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def cluster() -> str:
-    """A local Ray of 2 CPUs; its address, for drivers in other processes."""
+def cluster(ray_cluster) -> str:
+    """The module's Ray, where actors can unpickle the counting spec without tests/."""
     import counting
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray.cloudpickle.register_pickle_by_value(counting)  # actors need not import tests/
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    ray.cloudpickle.register_pickle_by_value(counting)
+    return ray_cluster
 
 
 def _tagger_spec(tag2text_dir, **options) -> ModelSpec:
