@@ -62,6 +62,8 @@ class RayBackend:
         max_task_retries: retries of a batch whose actor died.
         runtime_env: the workers' Ray runtime environment (``env_vars``, ``pip``, ...), when
             this process starts or joins Ray.
+        samples_per_pass: samples streamed per Ray Data pass; the driver holds their rows
+            (about half a kilobyte each), and the actors restart between passes.
     """
 
     address: str | None = None
@@ -71,6 +73,7 @@ class RayBackend:
     max_restarts: int = 3
     max_task_retries: int = 3
     runtime_env: Mapping[str, Any] | None = None
+    samples_per_pass: int = 200_000
 
     def connect(self) -> Any:
         """Joins (or starts) Ray; returns the ``ray`` module."""

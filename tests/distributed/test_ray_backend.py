@@ -61,7 +61,8 @@ def test_tagging_on_ray_equals_local_and_reports_unreadable_images(
     broken.write_bytes(b"not an image")
     ds = make_dataset([*tag2text_images[:4], broken], hint=[None, "cloud,sky", None, "dog", None])
     spec = _tagger_spec(tag2text_dir, exif_transpose=False)
-    on_ray = label_samples(ds, spec, "ray", prompt_field="hint", batch_size=2, backend="ray")
+    backend = RayBackend(samples_per_pass=3)  # two passes
+    on_ray = label_samples(ds, spec, "ray", prompt_field="hint", batch_size=2, backend=backend)
     local = label_samples(ds, spec, "local", prompt_field="hint", batch_size=2)
     assert (on_ray.done, on_ray.skipped, on_ray.failed) == (4, 0, 1)
     assert on_ray.failures == local.failures  # same sample, file and reason

@@ -82,20 +82,30 @@ def run_on_ray(
             ``backend.max_restarts`` allows); what was written stays, a re-run continues.
     """
     todo, report = start_run(samples, outputs, batch_size, skip_existing)
+    step = backend.samples_per_pass
     with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
-        rows, bad = [], []
-        for start in range(0, len(todo), _WINDOW):
-            for item in read_inputs(samples, todo[start : start + _WINDOW], plan.prompt_field):
-                try:
-                    rows.append(_row(item, plan))
-                except ValueError as err:  # a tags value of the wrong type
-                    bad.append(Failure(item["id"], item["filepath"], str(err)))
-        if bad:
-            writer.write({}, bad, {})
-        if rows:
-            _stream(samples, rows, plan, backend, batch_size, writer)
+        for start in range(0, len(todo), step):  # the driver's memory stays bounded
+            rows = _rows(samples, todo[start : start + step], plan, writer)
+            if rows:
+                _stream(rows, plan, backend, batch_size, writer)
     logger.info("%s: %s (Ray)", outputs.label_field, report.summary())
     return report
+
+
+def _rows(
+    samples: SampleCollection, ids: list[str], plan: RayPlan, writer: BatchWriter
+) -> list[dict[str, Any]]:
+    """The workers' rows of ``ids``; samples whose tags value is unusable are failed here."""
+    rows, bad = [], []
+    for start in range(0, len(ids), _WINDOW):
+        for item in read_inputs(samples, ids[start : start + _WINDOW], plan.prompt_field):
+            try:
+                rows.append(_row(item, plan))
+            except ValueError as err:  # a tags value of the wrong type
+                bad.append(Failure(item["id"], item["filepath"], str(err)))
+    if bad:
+        writer.write({}, bad, {})
+    return rows
 
 
 def _row(item: dict[str, Any], plan: RayPlan) -> dict[str, Any]:
@@ -108,7 +118,6 @@ def _row(item: dict[str, Any], plan: RayPlan) -> dict[str, Any]:
 
 
 def _stream(
-    samples: SampleCollection,
     rows: list[dict[str, Any]],
     plan: RayPlan,
     backend: RayBackend,
