@@ -91,9 +91,7 @@ class RayBackend:
         data = ray.data.from_items(list(rows), override_num_blocks=blocks)
         resources = ray.cluster_resources()
         for spec in stages:
-            gpus = self._gpus(spec, resources)
-            cpus = self._cpus(gpus, len(stages), resources)
-            most = int(resources.get("GPU", 0) // gpus if gpus else resources.get("CPU", 1) // cpus)
+            gpus, cpus, most = self.actor_resources(spec, len(stages), resources)
             with warnings.catch_warnings():
                 # Ray 2.60 deprecates these keywords but has no other way to bound the retries
                 # (its default: restart and retry forever).
@@ -103,7 +101,7 @@ class RayBackend:
                     fn_constructor_kwargs=spec.kwargs,
                     batch_size=batch_size,
                     batch_format="numpy",
-                    compute=self._pool(ray, spec.name, max(1, most)),
+                    compute=self._pool(ray, spec.name, most),
                     num_gpus=gpus,
                     num_cpus=cpus,
                     runtime_env={"env_vars": worker_env()},
@@ -120,16 +118,20 @@ class RayBackend:
             return ray.data.ActorPoolStrategy(size=size)
         return ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
 
-    def _gpus(self, spec: StageSpec, resources: Mapping[str, float]) -> float:
-        if self.gpus_per_actor is not None:
-            return self.gpus_per_actor
-        on_cpu = str(spec.model.kwargs.get("device") or "").startswith("cpu")
-        return 1.0 if resources.get("GPU", 0) and not on_cpu else 0.0
-
-    def _cpus(self, gpus: float, stages: int, resources: Mapping[str, float]) -> float:
-        if self.cpus_per_actor is not None:
-            return self.cpus_per_actor
-        return 1.0 if gpus else min(1.0, resources.get("CPU", 1) / stages)
+    def actor_resources(
+        self, spec: StageSpec, stages: int, resources: Mapping[str, float]
+    ) -> tuple[float, float, int]:
+        """GPUs and CPUs of each actor of ``spec``'s pool, and the most actors the cluster
+        (``ray.cluster_resources()``) holds for it, for a pipeline of ``stages`` stages."""
+        gpus = self.gpus_per_actor
+        if gpus is None:
+            on_cpu = str(spec.model.kwargs.get("device") or "").startswith("cpu")
+            gpus = 1.0 if resources.get("GPU", 0) and not on_cpu else 0.0
+        cpus = self.cpus_per_actor
+        if cpus is None:
+            cpus = 1.0 if gpus else min(1.0, resources.get("CPU", 1) / stages)
+        most = resources.get("GPU", 0) // gpus if gpus else resources.get("CPU", 1) // cpus
+        return gpus, cpus, max(1, int(most))
 
 
 def backend_of(backend: str | RayBackend) -> RayBackend | None:

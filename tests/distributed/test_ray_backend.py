@@ -262,3 +262,14 @@ def test_cli_label_on_ray_prints_true_counts(
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+def test_a_model_that_fails_in_its_workers_stops_the_run_naming_the_error(
+    cluster, tag2text_images, make_dataset
+):
+    ds = make_dataset(tag2text_images[:2])
+    ram = ModelSpec("tagger", {"name_or_dir": str(FIXTURES / "ram-tiny"), "device": "cpu"})
+    reason = "ValueError: specified tags steer captions, but ram does not caption"
+    with pytest.raises(RuntimeError, match=f"the Ray run stopped \\({reason}\\) with 0 done"):
+        label_samples(ds, ram, "t2t", specified_tags="cloud", backend="ray")
+    assert ds.exists("t2t_tags").count() == 0

@@ -1,16 +1,18 @@
 """The Ray backend's driver: the local run loop with the model calls on a Ray cluster.
 
 The driver alone talks to the database. It reads the pending samples (:func:`~.run.start_run`,
-the same skip-existing rule as local runs) as plain rows (id, file path, tags), streams them
-through the runner's stages (:mod:`tag2text_zoo.distributed`), turns each result into FiftyOne
-labels with the runner's converters, and writes every batch as it arrives, keyed by sample id
-(:class:`~.run.BatchWriter`). Killing the driver loses at most the batches in flight: the same
-call again skips what was written.
+the same skip-existing rule as local runs) as plain rows (id, file path, tags), in passes of
+``RayBackend.samples_per_pass``, streams them through the runner's stages
+(:mod:`tag2text_zoo.distributed`), turns each result into FiftyOne labels with the runner's
+converters, and writes every batch as it arrives, keyed by sample id (:class:`~.run.BatchWriter`).
+Killing the driver loses at most the batches in flight: the same call again skips what was
+written.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +142,13 @@ def _stream(
             writer.write(labels, failures, paths, targets)
     except ray.exceptions.RayError as err:
         raise RuntimeError(
-            f"the Ray run stopped ({type(err).__name__}); {writer.report.summary()} so far, "
-            f"kept: run again to finish the rest. {err}"
+            f"the Ray run stopped ({_cause(err)}) with {writer.report.summary()}; what was "
+            f"written stays, and running it again does the rest\n{err}"
         ) from err
+
+
+def _cause(err: Exception) -> str:
+    """The last ``SomeError: message`` line of a Ray error (a worker's own exception), else
+    the Ray error's type."""
+    lines = re.findall(r"^\s*(\w+(?:Error|Exception): .+)$", str(err), flags=re.M)
+    return lines[-1] if lines else type(err).__name__
