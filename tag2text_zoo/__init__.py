@@ -11,10 +11,13 @@ Map of the package (imports point down this list only):
 - :mod:`.defaults`: the one source of default model names, thresholds and output fields.
 - :mod:`.loaders`: ``load_tagger``, ``load_grounded_segmenter``, ``load_dense_segmenter`` and
   :class:`ModelSpec` (a model to load, as data).
+- :mod:`.distributed`: the Ray backend's worker side (stages over plain rows, one model per
+  actor; no FiftyOne) and :class:`RayBackend` (where and how a run goes on Ray).
 - :mod:`.fo`: FiftyOne adapters by capability (``fo/tagging``, ``fo/grounded``, ``fo/dense``)
   over one shared base (``fo/base``): each has its ``fom.Model`` adapter, label conversion and
   runner (``label_samples``, ``segment_samples``, ``segment_dense``: resumable, batch by batch,
-  returning one :class:`RunReport`), and its evaluation.
+  returning one :class:`RunReport`; ``backend="ray"`` runs the models on Ray, driven from
+  ``fo/base/ray_run.py``), and its evaluation.
 - :mod:`.zoo`: the FiftyOne remote model zoo (the hooks below and ``manifest.json``).
 - :mod:`.cli` and the App operators in ``plugin/`` call only the names exported here.
 """
@@ -38,6 +41,7 @@ _EXPORTS = {
     "TagResult": "engines.tagger",
     "Tagger": "engines.tagger",
     "VocabularyEncoder": "engines.vocabulary",
+    "RayBackend": "distributed.backend",
     "dataset_for": "fo.base.datasets",
     "MaskTargets": "fo.base.mask_targets",
     "record_mask_targets": "fo.base.mask_targets",

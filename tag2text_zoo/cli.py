@@ -17,6 +17,8 @@ import torch
 
 from . import (
     ImageLoadError,
+    ModelSpec,
+    RayBackend,
     RunReport,
     RunStopped,
     TagResult,
@@ -24,8 +26,6 @@ from . import (
     dataset_for,
     defaults,
     label_samples,
-    load_grounded_segmenter,
-    load_tagger,
     parse_tags,
     segment_samples,
     tags_field,
@@ -81,20 +81,42 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_tagger(args: argparse.Namespace):
-    return load_tagger(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        models_dir=args.models_dir,
-        threshold=args.threshold,
-        batch_size=args.batch_size,
-        exif_transpose=not args.no_exif,
+def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
+    options = {
+        "name_or_dir": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "models_dir": args.models_dir,
+        "threshold": args.threshold,
+        "batch_size": args.batch_size,
+        "exif_transpose": not args.no_exif,
+    }
+    return ModelSpec("tagger", options)
+
+
+def _add_ray(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the models on Ray workers; join the cluster at ADDRESS (default: "
+        "$RAY_ADDRESS, else a new local Ray); the driver writes to the dataset",
     )
 
 
+def _backend(args: argparse.Namespace) -> str | RayBackend:
+    return "local" if args.ray is None else RayBackend(args.ray or None)
+
+
+def _local_or_spec(args: argparse.Namespace, spec: ModelSpec):
+    """The model loaded here, or on Ray the spec its workers load."""
+    return spec if args.ray is not None else spec.load()
+
+
 def _tag(args: argparse.Namespace) -> int:
-    tagger = _load_tagger(args)
+    tagger = _tagger_spec(args).load()
     caption = not args.no_caption and tagger.can_caption
     failed = 0
     good: list[tuple[str, torch.Tensor]] = []
@@ -159,7 +181,8 @@ def _run_and_report(name: str, field: str, run) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    tagger = _load_tagger(args)  # bad model arguments are refused before a dataset is made
+    # on this machine, bad model arguments are refused before a dataset is made
+    tagger = _local_or_spec(args, _tagger_spec(args))
     dataset = dataset_for(args.target, args.dataset)
     return _run_and_report(
         dataset.name,
@@ -171,24 +194,32 @@ def _label(args: argparse.Namespace) -> int:
             prompt_field=args.prompt_field,
             batch_size=args.batch_size,
             num_workers=args.num_workers,
+            backend=_backend(args),
         ),
     )
 
 
 def _ground(args: argparse.Namespace) -> int:
-    segmenter = load_grounded_segmenter(
-        args.detector,
-        args.segmenter,
-        device=args.device,
-        dtype=args.dtype,
-        box_threshold=args.box_threshold,
-        text_threshold=args.text_threshold,
-        nms_iou=args.nms_iou,
-        batch_size=args.batch_size,
+    segmenter = _local_or_spec(
+        args,
+        ModelSpec(
+            "grounded",
+            {
+                "detector": args.detector,
+                "segmenter": args.segmenter,
+                "device": args.device,
+                "dtype": args.dtype,
+                "box_threshold": args.box_threshold,
+                "text_threshold": args.text_threshold,
+                "nms_iou": args.nms_iou,
+                "batch_size": args.batch_size,
+            },
+        ),
     )
     tagger = None
     if args.tagger:
-        tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
+        options = {"name_or_dir": args.tagger, "device": args.device, "models_dir": args.models_dir}
+        tagger = _local_or_spec(args, ModelSpec("tagger", options))
     dataset = dataset_for(args.target, args.dataset)  # after the models: their errors first
     return _run_and_report(
         dataset.name,
@@ -203,6 +234,7 @@ def _ground(args: argparse.Namespace) -> int:
             semantic_field=args.semantic_field,
             mask_dir=args.mask_dir,
             batch_size=args.batch_size,
+            backend=_backend(args),
         ),
     )
 
@@ -243,6 +275,7 @@ def _add_label(commands) -> None:
     )
     label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
     label.add_argument("--num-workers", type=_count, default=None, help="image-loading workers")
+    _add_ray(label)
     label.set_defaults(run=_label)
 
 
@@ -287,6 +320,7 @@ def _add_ground(commands) -> None:
     ground.add_argument("--nms-iou", type=_fraction, default=defaults.NMS_IOU)
     ground.add_argument("--batch-size", type=_positive, default=4)
     ground.add_argument("--models-dir", default=None, help="where catalogue taggers are kept")
+    _add_ray(ground)
     ground.set_defaults(run=_ground)
 
 

@@ -11,6 +11,7 @@ database that stays away or a disk that fills up stops the run with :class:`~.re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
@@ -155,6 +156,95 @@ def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict
         retrying(f"writing {field!r}", samples._dataset.set_values, field, values, key_field="id")
 
 
+class BatchWriter:
+    """The driver's side of every batch, whatever ran it: records the field's class map,
+    exports masks, writes the labels by sample id, counts, and reports progress.
+
+    Args:
+        samples: the collection written to.
+        outputs: where the labels go.
+        report: the run's report, updated after every batch.
+        total: samples the run will process (for progress).
+        progress: a progress bar setting, or ``callback(processed, total)``.
+        mask_dir: export masks and heatmaps as PNGs under this folder.
+    """
+
+    def __init__(
+        self,
+        samples: SampleCollection,
+        outputs: Outputs,
+        report: RunReport,
+        total: int,
+        progress: Progress,
+        mask_dir: str | None,
+    ) -> None:
+        self.samples, self.outputs, self.report, self.total = samples, outputs, report, total
+        self.callback = progress if callable(progress) else None
+        self.bar = fou.ProgressBar(total=total, progress=False if self.callback else progress)
+        self.mask_writer = MaskWriter(mask_dir) if mask_dir else None
+
+    def __enter__(self) -> BatchWriter:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def write(
+        self,
+        labels_by_id: dict[str, Any],
+        failures: list[Failure],
+        filepaths: dict[str, str],
+        mask_targets: dict[int, str] | None = None,
+    ) -> None:
+        """Stores one batch: its labels by sample id and its failures.
+
+        Args:
+            labels_by_id: each labelled sample's labels.
+            failures: the batch's samples that could not be labelled.
+            filepaths: image path of each labelled sample (names exported masks).
+            mask_targets: the class map of the masks, recorded before them.
+        """
+        if self.outputs.mask_targets_field:  # before the masks that use them
+            field, dataset = self.outputs.mask_targets_field, self.samples._dataset
+            retrying("recording", record_mask_targets, dataset, field, mask_targets or {})
+        if self.mask_writer:
+            self.mask_writer.export(labels_by_id, filepaths)
+        write_labels(self.samples, self.outputs, labels_by_id)
+        self.report.done += len(labels_by_id)
+        self.report.failures.extend(failures)
+        self.bar.update(len(labels_by_id) + len(failures))
+        if self.callback:
+            self.callback(self.report.done + self.report.failed, self.total)
+
+
+def start_run(
+    samples: SampleCollection, outputs: Outputs, skip_existing: bool, report: RunReport
+) -> list[str]:
+    """The ids a run must label; counts the skipped into ``report`` (exactly: a full dataset's
+    ``len()`` is an estimate, wrong after a database crash)."""
+    todo = retrying("reading samples", pending_ids, samples, outputs.done_field, skip_existing)
+    report.skipped = retrying("counting samples", samples.count, "id") - len(todo)
+    return todo
+
+
+@contextlib.contextmanager
+def stopping_on_faults(report: RunReport) -> Iterator[None]:
+    """Turns a database that stays unreachable, or a mask file that cannot be written (a full
+    disk), into :class:`~.report.RunStopped` carrying ``report``: what was done so far."""
+    try:
+        yield
+    except ConnectionFailure as err:
+        raise RunStopped(f"the database could not be reached ({brief(err)})", report) from err
+    except (OSError, PyMongoError) as err:
+        raise RunStopped(f"{type(err).__name__}: {err}", report) from err
+
+
+def field_targets(samples: SampleCollection, outputs: Outputs) -> MaskTargets:
+    """The class map of ``outputs.mask_targets_field`` so far, to continue."""
+    return MaskTargets(samples._dataset.mask_targets.get(outputs.mask_targets_field))
+
+
 def load_batches(
     inputs: list[dict[str, Any]], get_item: ImageGetItem, batch_size: int, num_workers: int
 ) -> Iterator[list[dict[str, Any]]]:
@@ -218,6 +308,9 @@ def run_model(
         progress: a progress bar setting, or ``callback(processed, total)`` after every batch.
         mask_dir: write masks and heatmaps as PNGs under this folder (``mask_path``,
             ``map_path``) instead of in the database.
+        backend: (the runners) ``"local"``: this loop; ``"ray"`` or a
+            :class:`~tag2text_zoo.RayBackend`: the model runs on Ray workers
+            (:mod:`.ray_run`), loaded there from a ModelSpec.
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
@@ -228,41 +321,22 @@ def run_model(
             full disk); it carries the report of what was done, and a re-run continues.
     """
     check_options(batch_size, num_workers)
-    dataset = samples._dataset
-    outputs.check_fields(dataset)
+    outputs.check_fields(samples._dataset)
     report = RunReport()
-    try:
-        todo = retrying("reading samples", pending_ids, samples, outputs.done_field, skip_existing)
-        # counted exactly: a full dataset's len() is an estimate, wrong after a database crash
-        report.skipped = retrying("counting samples", samples.count, "id") - len(todo)
+    with stopping_on_faults(report):
+        todo = start_run(samples, outputs, skip_existing, report)
         prompt_field = model.config.prompt_field
         get_item = model.build_get_item({PROMPT_KEY: prompt_field} if prompt_field else None)
-        targets_field = outputs.mask_targets_field
-        if targets_field:  # continue the field's class map
-            model.use_mask_targets(MaskTargets(dataset.mask_targets.get(targets_field)))
+        if outputs.mask_targets_field:  # continue the field's class map
+            model.use_mask_targets(field_targets(samples, outputs))
         workers = fout.recommend_num_workers(num_workers)
-        mask_writer = MaskWriter(mask_dir) if mask_dir else None
-        callback = progress if callable(progress) else None
-        with fou.ProgressBar(total=len(todo), progress=False if callback else progress) as bar:
+        with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
             for start in range(0, len(todo), _WINDOW):
                 ids = todo[start : start + _WINDOW]
                 inputs = retrying("reading inputs", read_inputs, samples, ids, prompt_field)
                 for items in load_batches(inputs, get_item, batch_size, workers):
                     labels, failures = predict_batch(model, items)
-                    if targets_field:  # before the masks that use them
-                        targets = model.mask_targets
-                        retrying("recording", record_mask_targets, dataset, targets_field, targets)
-                    if mask_writer:
-                        mask_writer.export(labels, {it["id"]: it["filepath"] for it in items})
-                    write_labels(samples, outputs, labels)
-                    report.done += len(labels)
-                    report.failures.extend(failures)
-                    bar.update(len(items))
-                    if callback:
-                        callback(report.done + report.failed, len(todo))
-    except ConnectionFailure as err:
-        raise RunStopped(f"the database could not be reached ({brief(err)})", report) from err
-    except (OSError, PyMongoError) as err:
-        raise RunStopped(f"{type(err).__name__}: {err}", report) from err
+                    paths = {it["id"]: it["filepath"] for it in items}
+                    writer.write(labels, failures, paths, model.mask_targets)
     logger.info("%s: %s", outputs.label_field, report.summary())
     return report

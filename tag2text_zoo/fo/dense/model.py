@@ -36,6 +36,24 @@ def heatmap_field(label_field: str, name: str) -> str:
     return f"{label_field}_{heatmap_key(name)}"
 
 
+def to_dense_labels(
+    result: DenseResult, targets: MaskTargets, heatmaps: bool | Sequence[str] = False
+) -> fo.Segmentation | dict[str, fo.Label]:
+    """One image's labels: its Segmentation (pixel values from ``targets``, which grows), or
+    with ``heatmaps`` ``{"segmentation": ..., "heatmap_<class>": fo.Heatmap, ...}`` for every
+    class (True) or the listed ones."""
+    lookup = np.array([0] + [targets.id(c) for c in result.classes], np.int64)
+    segmentation = fo.Segmentation(mask=lookup[result.labels].astype(targets.dtype))
+    if not heatmaps:
+        return segmentation
+    out: dict[str, Any] = {SEGMENTATION: segmentation}
+    for k, name in enumerate(result.classes):
+        if heatmaps is True or name in heatmaps:
+            heat = fo.Heatmap(map=result.scores[k].astype(np.float32), range=[0.0, 1.0])
+            out[heatmap_key(name)] = heat
+    return out
+
+
 @dataclass
 class DenseModelConfig:
     """Where each image's class texts come from, and what is written.
@@ -88,7 +106,7 @@ class DenseModel(ImageModel):
         names = [self._classes(item) for item in items]
         images = [item["image"] for item in items]
         results = self.segmenter.predict(images, names, exif_transpose=False)
-        return [self._labels(result) for result in results]
+        return [to_dense_labels(r, self.targets, self.config.heatmaps) for r in results]
 
     def _classes(self, item: dict[str, Any]) -> list[str]:
         if item["prompt"] is not None:  # read from the prompt field
@@ -96,16 +114,3 @@ class DenseModel(ImageModel):
         if self.config.classes is None:
             raise ValueError(f"sample {item['id']}: no prompt field and no fixed classes")
         return list(self.config.classes)
-
-    def _labels(self, result: DenseResult) -> Any:
-        lookup = np.array([0] + [self.targets.id(c) for c in result.classes], np.int64)
-        segmentation = fo.Segmentation(mask=lookup[result.labels].astype(self.targets.dtype))
-        wanted = self.config.heatmaps
-        if not wanted:
-            return segmentation
-        out: dict[str, Any] = {SEGMENTATION: segmentation}
-        for k, name in enumerate(result.classes):
-            if wanted is True or name in wanted:
-                heat = fo.Heatmap(map=result.scores[k].astype(np.float32), range=[0.0, 1.0])
-                out[heatmap_key(name)] = heat
-        return out

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from ...engines.grounded import GroundedResult, GroundedSegmenter
+from ...engines.grounded import GroundedSegmenter
 from ...engines.tagger import Tagger
 from ..base.mask_targets import MaskTargets
 from ..base.model import ImageModel
-from .labels import to_detections, to_segmentation
+from .labels import to_grounded_labels
 
 
 @dataclass
@@ -41,6 +41,12 @@ class GroundedModelConfig:
     classes: list[str] | None = None
     semantic: bool = False
     exif_transpose: bool = True
+
+
+def check_tag_source(config: GroundedModelConfig, tagger: object) -> None:
+    """Raises ValueError when ``config`` names no tag source and there is no ``tagger``."""
+    if not (config.prompt_field or config.classes or tagger):
+        raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
 
 
 class GroundedModel(ImageModel):
@@ -76,8 +82,7 @@ class GroundedModel(ImageModel):
 
     def check_source(self) -> None:
         """Raises ValueError when no tag source is configured."""
-        if not (self.config.prompt_field or self.config.classes or self.tagger):
-            raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
+        check_tag_source(self.config, self.tagger)
 
     @property
     def device(self) -> torch.device:
@@ -88,7 +93,9 @@ class GroundedModel(ImageModel):
         self.check_source()
         images = [it["image"] for it in items]
         tags, indices = self._tags(images, [it["prompt"] for it in items])
-        return [self._labels(r) for r in self.segmenter.segment(images, tags, indices)]
+        targets = self.targets if self.config.semantic else None
+        results = self.segmenter.segment(images, tags, indices)
+        return [to_grounded_labels(result, targets) for result in results]
 
     def _tags(self, images: list, prompts: list) -> tuple[list[list[str]], list | None]:
         if self.config.prompt_field:
@@ -98,9 +105,3 @@ class GroundedModel(ImageModel):
         pixels = [self.tagger.preprocess(im, i) for i, im in enumerate(images)]
         results = self.tagger.predict_tensors(torch.stack(pixels), None, False)
         return [r.tags for r in results], [r.tag_indices for r in results]
-
-    def _labels(self, result: GroundedResult) -> Any:
-        detections = to_detections(result, result.image_size)
-        if not self.config.semantic:
-            return detections
-        return {"detections": detections, "semantic": to_segmentation(result, self.targets)}

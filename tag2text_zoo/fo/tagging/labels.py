@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import fiftyone as fo
 
@@ -48,3 +49,16 @@ def to_classifications(
         extra = {} if zh is None else {"label_chinese": zh}
         labels.append(fo.Classification(label=name, confidence=score, **extra))
     return fo.Classifications(classifications=labels)
+
+
+def to_tag_labels(
+    result: TagResult,
+    confidence_thresh: float | None = None,
+    classes: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """One image's labels: ``{"tags": fo.Classifications, "caption": str}`` (no caption key
+    when the model did not caption); the arguments as :func:`to_classifications`."""
+    labels: dict[str, Any] = {TAGS: to_classifications(result, confidence_thresh, classes)}
+    if result.caption is not None:
+        labels[CAPTION] = result.caption
+    return labels

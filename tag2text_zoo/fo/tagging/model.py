@@ -16,7 +16,7 @@ from ...engines.preprocess import image_to_tensor
 from ...engines.tagger import Tagger
 from ..base.model import ImageModel
 from ..base.tags import parse_tags
-from .labels import CAPTION, TAGS, to_classifications
+from .labels import to_tag_labels
 
 
 @dataclass
@@ -82,14 +82,8 @@ class TaggerModel(ImageModel):
         caption = self.config.caption and self.tagger.can_caption
         specified = prompts if caption and any(p is not None for p in prompts) else None
         pixels = torch.stack([it["image"] for it in items])
-        out = []
-        for result in self.tagger.predict_tensors(pixels, specified, caption):
-            labels: dict[str, Any] = {
-                TAGS: to_classifications(
-                    result, self.config.confidence_thresh, self.config.filter_classes
-                )
-            }
-            if result.caption is not None:
-                labels[CAPTION] = result.caption
-            out.append(labels)
-        return out
+        config = self.config
+        return [
+            to_tag_labels(result, config.confidence_thresh, config.filter_classes)
+            for result in self.tagger.predict_tensors(pixels, specified, caption)
+        ]

@@ -6,12 +6,15 @@ import fiftyone as fo
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import TAGGING_FIELD
+from ...distributed.backend import RayBackend, backend_of
+from ...distributed.stages import StageSpec, TagStage, tag_result
 from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
+from ..base.ray_run import RayPlan, model_spec, run_on_ray
 from ..base.report import RunReport
 from ..base.run import Outputs, Progress, check_options, run_model
-from ..base.tags import check_tags_field
-from .labels import CAPTION, tags_field
+from ..base.tags import check_tags_field, parse_tags
+from .labels import CAPTION, tags_field, to_tag_labels
 from .model import TaggerModel, TaggerModelConfig
 
 
@@ -26,6 +29,7 @@ def label_samples(
     num_workers: int | None = None,
     skip_existing: bool = True,
     progress: Progress = None,
+    backend: str | RayBackend = "local",
 ) -> RunReport:
     """Writes ``<label_field>_tags`` (``fo.Classifications``) and, for Tag2Text,
     ``<label_field>_caption`` on each sample that lacks its tags.
@@ -40,8 +44,9 @@ def label_samples(
         label_field: prefix of the output fields.
         prompt_field: a field of tags steering each sample's caption (else the model's config).
         specified_tags: tags steering every caption where a sample has none (``"cloud,sky"``).
-        batch_size, num_workers, skip_existing, progress: as for every runner (see
-            :func:`~tag2text_zoo.fo.base.run.run_model`).
+        batch_size, num_workers, skip_existing, progress, backend: as for every runner (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`); with a Ray backend, ``model`` is a
+            ModelSpec.
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
@@ -54,6 +59,14 @@ def label_samples(
             :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
     check_options(batch_size, num_workers)
+    outputs = Outputs(label_field, done_field=tags_field(label_field))
+    outputs.kinds[outputs.done_field] = fo.Classifications
+    caption_field = f"{label_field}_{CAPTION}"
+    options = {"batch_size": batch_size, "skip_existing": skip_existing, "progress": progress}
+    if (ray := backend_of(backend)) is not None:
+        outputs.kinds[caption_field] = str  # the model is not loaded here to ask if it captions
+        plan = _ray_plan(samples, model, prompt_field, specified_tags)
+        return run_on_ray(samples, outputs, plan, ray, **options)
     model = loaded(model, "tagger")
     if isinstance(model, Tagger):
         model = TaggerModel(model, TaggerModelConfig(prompt_field, specified_tags))
@@ -66,16 +79,22 @@ def label_samples(
         model = TaggerModel(model.tagger, config)
     if model.config.prompt_field is not None:
         check_tags_field(samples, model.config.prompt_field)
-    outputs = Outputs(label_field, done_field=tags_field(label_field))
-    outputs.kinds[outputs.done_field] = fo.Classifications
     if model.config.caption and model.tagger.can_caption:
-        outputs.kinds[f"{label_field}_{CAPTION}"] = str
-    return run_model(
-        samples,
-        model,
-        outputs,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        skip_existing=skip_existing,
-        progress=progress,
-    )
+        outputs.kinds[caption_field] = str
+    return run_model(samples, model, outputs, num_workers=num_workers, **options)
+
+
+def _ray_plan(
+    samples: SampleCollection,
+    model: ModelSpec,
+    prompt_field: str | None,
+    specified_tags: str | list[str] | None,
+) -> RayPlan:
+    """One tagging stage; the driver reads each sample's tags, else the specified ones."""
+    if prompt_field is not None:
+        check_tags_field(samples, prompt_field)
+    steered = prompt_field is not None or specified_tags is not None
+    spec = model_spec(model, "tagger")
+    stage = StageSpec("tag", TagStage, {"spec": spec, "steered": steered})
+    default = parse_tags(specified_tags) if isinstance(specified_tags, str) else specified_tags
+    return RayPlan([stage], lambda result: to_tag_labels(tag_result(result)), prompt_field, default)
