@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import fiftyone as fo
+import numpy as np
 
 from ...engines.tagger import TagResult
 
@@ -48,3 +50,31 @@ def to_classifications(
         extra = {} if zh is None else {"label_chinese": zh}
         labels.append(fo.Classification(label=name, confidence=score, **extra))
     return fo.Classifications(classifications=labels)
+
+
+@dataclass(frozen=True)
+class TagClasses:
+    """A tagger's classes as FiftyOne sees them: each tag name once.
+
+    The tag lists repeat some words under several class indices (Tag2Text: 3,429 indices, 3,313
+    names); a name's logit is the highest of its indices', as its stored confidence is.
+
+    Attributes:
+        names: the names, stripped, in order of first appearance (``dataset.classes[field]``).
+        position: for each class index, the position of its name in ``names``.
+    """
+
+    names: list[str]
+    position: np.ndarray
+
+    @classmethod
+    def of(cls, tag_names: Sequence[str]) -> TagClasses:
+        stripped = [name.strip() for name in tag_names]
+        index = {name: i for i, name in enumerate(dict.fromkeys(stripped))}
+        return cls(list(index), np.array([index[name] for name in stripped], np.int64))
+
+    def logits(self, class_logits: np.ndarray) -> np.ndarray:
+        """Per-index logits -> one float16 logit per name (as ``Classifications.logits``)."""
+        out = np.full(len(self.names), -np.inf, np.float32)
+        np.maximum.at(out, self.position, class_logits.astype(np.float32))
+        return out.astype(np.float16)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fiftyone as fo
+import fiftyone.core.utils as fou
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import TAGGING_FIELD
@@ -21,6 +23,7 @@ def label_samples(
     *,
     prompt_field: str | None = None,
     specified_tags: str | list[str] | None = None,
+    store_logits: bool = False,
     batch_size: int = 8,
     num_workers: int | None = None,
     skip_existing: bool = True,
@@ -39,6 +42,8 @@ def label_samples(
         label_field: prefix of the output fields.
         prompt_field: a field of tags steering each sample's caption (else the model's config).
         specified_tags: tags steering every caption where a sample has none (``"cloud,sky"``).
+        store_logits: also store every class's logit in ``Classifications.logits`` (float16),
+            in the order of ``dataset.classes["<label_field>_tags"]``, recorded here.
         batch_size, num_workers, skip_existing, progress: as for every runner (see
             :func:`~tag2text_zoo.fo.base.run.run_model`).
 
@@ -46,8 +51,9 @@ def label_samples(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: ``prompt_field`` is missing or cannot hold tags, or tags would steer a model
-            that does not caption (checked before any work).
+        ValueError: ``prompt_field`` is missing or cannot hold tags, tags would steer a model
+            that does not caption, or the field's logits were stored over other classes
+            (checked before any work).
     """
     model = loaded(model, "tagger")
     if isinstance(model, Tagger):
@@ -62,12 +68,32 @@ def label_samples(
     if model.config.prompt_field is not None:
         check_tags_field(samples, model.config.prompt_field)
     outputs = Outputs(label_field, done_field=tags_field(label_field))
-    return run_model(
-        samples,
-        model,
-        outputs,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        skip_existing=skip_existing,
-        progress=progress,
-    )
+    if store_logits:
+        record_classes(samples._dataset, outputs.done_field, model.classes)
+    with fou.SetAttributes(model, store_logits=store_logits):
+        return run_model(
+            samples,
+            model,
+            outputs,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            skip_existing=skip_existing,
+            progress=progress,
+        )
+
+
+def record_classes(dataset: fo.Dataset, field: str, classes: list[str]) -> None:
+    """Records ``classes`` (the order of ``field``'s stored logits) in ``dataset.classes``.
+
+    Raises:
+        ValueError: the dataset names other classes for ``field``.
+    """
+    known = dataset.classes.get(field)
+    if known is not None and list(known) != list(classes):
+        raise ValueError(
+            f"{field!r} holds logits over {len(known)} other classes (dataset.classes); "
+            "write this model's tags to another label_field"
+        )
+    if known is None:
+        dataset.classes = {**dataset.classes, field: list(classes)}
+        dataset.save()
