@@ -99,13 +99,18 @@ def predict_batch(
 
 
 def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict[str, Any]) -> None:
-    """Writes each sample's labels in bulk, keyed by sample id."""
+    """Writes each sample's labels in bulk, keyed by sample id.
+
+    A frames, patches or clips view is written through, so FiftyOne copies the labels to its
+    source (``to_frames()`` labels land on the video's frames).
+    """
     columns: dict[str, dict[str, Any]] = {}
     for sample_id, labels in labels_by_id.items():
         for field, value in outputs.fields(labels).items():
             columns.setdefault(field, {})[sample_id] = value
+    target = samples if samples._is_generated else samples._dataset
     for field, values in columns.items():
-        samples._dataset.set_values(field, values, key_field="id")
+        target.set_values(field, values, key_field="id")
 
 
 class MaskWriter:
@@ -185,10 +190,16 @@ def run_model(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: ``batch_size`` below 1 (before any work).
+        ValueError: ``batch_size`` below 1, or samples that are not images (before any work).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if samples.media_type != "image":
+        raise ValueError(
+            f"{samples._dataset.name!r} holds {samples.media_type} samples; run on image samples, "
+            "e.g. a video's frames: dataset.to_frames(sample_frames=True) (or use apply_model, "
+            "which labels a video's frames)"
+        )
     todo = pending_ids(samples, outputs.done_field, skip_existing)
     report = RunReport(skipped=len(samples) - len(todo))
     prompt_field = model.config.prompt_field
