@@ -79,6 +79,28 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-exif", action="store_true", help="ignore EXIF orientation (as the reference does)"
     )
+    vocabulary = parser.add_mutually_exclusive_group()
+    vocabulary.add_argument(
+        "--vocabulary",
+        type=parse_tags,
+        default=None,
+        help='open-set tags replacing the built-in ones (RAM / RAM++), e.g. "red panda,okapi"',
+    )
+    vocabulary.add_argument(
+        "--vocabulary-file", default=None, help="open-set tags, one per line (RAM / RAM++)"
+    )
+    parser.add_argument(
+        "--text-encoder",
+        default=None,
+        help="CLIP text model (hub id or folder) for the vocabulary; default: CLIP ViT-B/16",
+    )
+
+
+def _vocabulary(args: argparse.Namespace) -> list[str] | None:
+    if args.vocabulary_file is None:
+        return args.vocabulary
+    with open(args.vocabulary_file, encoding="utf-8") as lines:
+        return [name.strip() for name in lines if name.strip()]
 
 
 def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
@@ -90,6 +112,8 @@ def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
         "threshold": args.threshold,
         "batch_size": args.batch_size,
         "exif_transpose": not args.no_exif,
+        "vocabulary": _vocabulary(args),
+        "text_encoder": args.text_encoder,
     }
     return ModelSpec("tagger", options)
 

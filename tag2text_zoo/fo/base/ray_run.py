@@ -30,6 +30,7 @@ from .run import (
     BatchWriter,
     Outputs,
     Progress,
+    check_images,
     check_options,
     read_inputs,
     start_run,
@@ -93,6 +94,7 @@ def run_on_ray(
             ``backend.max_restarts`` allows); what was written stays, a re-run continues.
     """
     check_options(batch_size, None)
+    check_images(samples)
     outputs.check_fields(samples._dataset)
     report = RunReport()
     with stopping_on_faults(report):

@@ -145,15 +145,18 @@ def write_labels(samples: SampleCollection, outputs: Outputs, labels_by_id: dict
     """Writes each sample's labels in bulk, keyed by sample id, one field after another.
 
     The done field goes last: a run stopped between two fields leaves its samples not done (so a
-    re-run redoes them), never done with a field missing.
+    re-run redoes them), never done with a field missing. A frames, patches or clips view is
+    written through, so FiftyOne copies the labels to its source (``to_frames()`` labels land on
+    the video's frames).
     """
     columns: dict[str, dict[str, Any]] = {}
     for sample_id, labels in labels_by_id.items():
         for field, value in outputs.fields(labels).items():
             columns.setdefault(field, {})[sample_id] = value
+    target = samples if samples._is_generated else samples._dataset
     for field in sorted(columns, key=lambda name: name == outputs.done_field):
         values = columns[field]
-        retrying(f"writing {field!r}", samples._dataset.set_values, field, values, key_field="id")
+        retrying(f"writing {field!r}", target.set_values, field, values, key_field="id")
 
 
 class BatchWriter:
@@ -281,6 +284,20 @@ def check_options(batch_size: int, num_workers: int | None) -> None:
         raise ValueError(f"num_workers must be an integer of at least 0, got {num_workers!r}")
 
 
+def check_images(samples: SampleCollection) -> None:
+    """Refuses a collection of videos (or other media) before any work.
+
+    Raises:
+        ValueError: naming the dataset, its media type and the frames view to run on instead.
+    """
+    if samples.media_type != "image":
+        raise ValueError(
+            f"{samples._dataset.name!r} holds {samples.media_type} samples; run on image samples, "
+            "e.g. a video's frames: dataset.to_frames(sample_frames=True) (or use apply_model, "
+            "which labels a video's frames)"
+        )
+
+
 def _integer_at_least(value: object, least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
@@ -316,11 +333,13 @@ def run_model(
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: a bad option, or an output field holding another type (before any work).
+        ValueError: a bad option, samples that are not images, or an output field holding
+            another type (before any work).
         RunStopped: the database stayed unreachable, or a mask file could not be written (a
             full disk); it carries the report of what was done, and a re-run continues.
     """
     check_options(batch_size, num_workers)
+    check_images(samples)
     outputs.check_fields(samples._dataset)
     report = RunReport()
     with stopping_on_faults(report):

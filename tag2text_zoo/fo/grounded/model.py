@@ -6,6 +6,10 @@ sample field, a fixed class list, or a tagger run on the same images in the same
 ``semantic=True`` each sample's output is ``{"detections": ..., "semantic": fo.Segmentation}``;
 pass ``label_field={"detections": "grounded", "semantic": "grounded_semantic"}`` to name both.
 Masks go to PNG files (``mask_path``) with FiftyOne's own ``apply_model(..., output_dir=...)``.
+
+Image embeddings come from the tagger, when one is given: Grounding DINO and SAM make features
+for boxes and masks, not an image embedding trained for similarity (FiftyOne's own SAM zoo models
+have none either).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ...engines.grounded import GroundedSegmenter
@@ -88,6 +93,19 @@ class GroundedModel(ImageModel):
     def device(self) -> torch.device:
         return self.segmenter.device
 
+    @property
+    def has_embeddings(self) -> bool:
+        """True with a tagger: its image embeddings (see :meth:`TaggerModel.embed_items`)."""
+        return self.tagger is not None
+
+    def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
+        if self.tagger is None:
+            raise ValueError(
+                "a grounded model has image embeddings only with a tagger (tagger=...); Grounding "
+                "DINO and SAM features describe boxes and masks, not whole images"
+            )
+        return self.tagger.embed_tensors(self._tagger_pixels([it["image"] for it in items])).numpy()
+
     def predict_items(self, items: list[dict[str, Any]]) -> list[Any]:
         """``fo.Detections`` per item, or ``{"detections", "semantic"}`` with ``semantic``."""
         self.check_source()
@@ -102,6 +120,8 @@ class GroundedModel(ImageModel):
             return [p or [] for p in prompts], None
         if self.config.classes:
             return [list(self.config.classes)] * len(images), None
-        pixels = [self.tagger.preprocess(im, i) for i, im in enumerate(images)]
-        results = self.tagger.predict_tensors(torch.stack(pixels), None, False)
+        results = self.tagger.predict_tensors(self._tagger_pixels(images), None, False)
         return [r.tags for r in results], [r.tag_indices for r in results]
+
+    def _tagger_pixels(self, images: list) -> torch.Tensor:
+        return torch.stack([self.tagger.preprocess(im, i) for i, im in enumerate(images)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fiftyone as fo
+import fiftyone.core.utils as fou
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import TAGGING_FIELD
@@ -25,6 +26,7 @@ def label_samples(
     *,
     prompt_field: str | None = None,
     specified_tags: str | list[str] | None = None,
+    store_logits: bool = False,
     batch_size: int = 8,
     num_workers: int | None = None,
     skip_existing: bool = True,
@@ -44,6 +46,9 @@ def label_samples(
         label_field: prefix of the output fields.
         prompt_field: a field of tags steering each sample's caption (else the model's config).
         specified_tags: tags steering every caption where a sample has none (``"cloud,sky"``).
+        store_logits: also store every class's logit in ``Classifications.logits`` (float16),
+            in the order of ``dataset.classes["<label_field>_tags"]``, recorded here (local
+            backend only).
         batch_size, num_workers, skip_existing, progress, backend: as for every runner (see
             :func:`~tag2text_zoo.fo.base.run.run_model`); with a Ray backend, ``model`` is a
             ModelSpec.
@@ -53,8 +58,8 @@ def label_samples(
 
     Raises:
         ValueError: ``prompt_field`` is missing or cannot hold tags, tags would steer a model
-            that does not caption, an output field holds another type, or a bad option (checked
-            before any work).
+            that does not caption, an output field holds another type, the field's logits
+            were stored over other classes, or a bad option (checked before any work).
         RunStopped: the database or the disk stopped the run (see
             :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
@@ -64,6 +69,8 @@ def label_samples(
     caption_field = f"{label_field}_{CAPTION}"
     options = {"batch_size": batch_size, "skip_existing": skip_existing, "progress": progress}
     if (ray := backend_of(backend)) is not None:
+        if store_logits:
+            raise ValueError("store_logits is not available on the Ray backend; run locally")
         outputs.kinds[caption_field] = str  # the model is not loaded here to ask if it captions
         plan = _ray_plan(samples, model, prompt_field, specified_tags)
         return run_on_ray(samples, outputs, plan, ray, **options)
@@ -81,7 +88,10 @@ def label_samples(
         check_tags_field(samples, model.config.prompt_field)
     if model.config.caption and model.tagger.can_caption:
         outputs.kinds[caption_field] = str
-    return run_model(samples, model, outputs, num_workers=num_workers, **options)
+    if store_logits:
+        record_classes(samples._dataset, outputs.done_field, model.classes)
+    with fou.SetAttributes(model, store_logits=store_logits):
+        return run_model(samples, model, outputs, num_workers=num_workers, **options)
 
 
 def _ray_plan(
@@ -98,3 +108,20 @@ def _ray_plan(
     stage = StageSpec("tag", TagStage, {"spec": spec, "steered": steered})
     default = parse_tags(specified_tags) if isinstance(specified_tags, str) else specified_tags
     return RayPlan([stage], lambda result: to_tag_labels(tag_result(result)), prompt_field, default)
+
+
+def record_classes(dataset: fo.Dataset, field: str, classes: list[str]) -> None:
+    """Records ``classes`` (the order of ``field``'s stored logits) in ``dataset.classes``.
+
+    Raises:
+        ValueError: the dataset names other classes for ``field``.
+    """
+    known = dataset.classes.get(field)
+    if known is not None and list(known) != list(classes):
+        raise ValueError(
+            f"{field!r} holds logits over {len(known)} other classes (dataset.classes); "
+            "write this model's tags to another label_field"
+        )
+    if known is None:
+        dataset.classes = {**dataset.classes, field: list(classes)}
+        dataset.save()
