@@ -73,15 +73,15 @@ class KVCache:
 
     def keep(self, rows: list[int], slots: list[int]) -> None:
         """Row ``i`` takes over row ``rows[i]``'s entries (beam reordering) and slot ``j`` slot
-        ``slots[j]``'s (running images that remain, in order)."""
+        ``slots[j]``'s (running images that remain, in order); the rows after them are empty."""
         if slots != list(range(len(slots))):
             index = torch.tensor(slots, device=self.cross_keys.device)
             self.cross_keys[:, : len(slots)] = self.cross_keys[:, index]
             self.cross_values[:, : len(slots)] = self.cross_values[:, index]
-        if rows == list(range(len(rows))):
-            return
-        used = max((self.lengths[r] for r in rows), default=0)
-        index = torch.tensor(rows, device=self.keys.device)
-        self.keys[:, : len(rows), :, :used] = self.keys[:, index, :, :used]
-        self.values[:, : len(rows), :, :used] = self.values[:, index, :, :used]
-        self.lengths[: len(rows)] = [self.lengths[r] for r in rows]
+        if rows != list(range(len(rows))):
+            used = max((self.lengths[r] for r in rows), default=0)
+            index = torch.tensor(rows, device=self.keys.device)
+            self.keys[:, : len(rows), :, :used] = self.keys[:, index, :, :used]
+            self.values[:, : len(rows), :, :used] = self.values[:, index, :, :used]
+            self.lengths[: len(rows)] = [self.lengths[r] for r in rows]
+        self.lengths[len(rows) :] = [0] * (len(self.lengths) - len(rows))  # free for new images
