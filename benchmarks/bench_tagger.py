@@ -75,6 +75,7 @@ def compare_tags(tagger: Tagger, probs: torch.Tensor, ours: list[str], theirs: l
 
 def flops_per_image(tagger: Tagger, pixels: torch.Tensor, mode: str) -> float:
     """Matrix-product FLOPs per image that our engine runs in ``mode`` (float32 model)."""
+    tagger.model.requires_grad_(False)  # the counter's module hooks fail on grad-requiring weights
     return measure.count_flops(lambda: _ours_run(tagger, pixels, mode)) / len(pixels)
 
 
@@ -191,9 +192,12 @@ def summarise(times: dict, flops: dict, peaks: dict, agreement: dict) -> list[di
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tag2text-swin-14m", choices=sorted(CATALOGUE))
+    parser.add_argument(
+        "--model-dir", type=Path, help="an existing model directory instead (e.g. a tiny fixture)"
+    )
     parser.add_argument("--work-dir", type=Path, required=True, help="scratch: model, images")
     parser.add_argument("--official-python", type=Path, help="the official build's interpreter")
     parser.add_argument("--official-src", type=Path, help="folder holding the official `ram`")
@@ -207,13 +211,12 @@ def main() -> None:
     parser.add_argument("--sweep", nargs="*", type=int, default=[1, 4, 8, 16], help="batch sizes")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    model_dir = write_random_model_dir(args.model, args.work_dir / args.model)
-    model_type = CATALOGUE[args.model].model_type
-    modes = MODES[model_type]
+    model_dir = args.model_dir or write_random_model_dir(args.model, args.work_dir / args.model)
+    name = args.model_dir.name if args.model_dir else args.model
     paths = measure.write_images(args.work_dir / "images", max(args.images, args.quality_images))
     taggers = {
         dtype: load_tagger(
@@ -222,6 +225,8 @@ def main() -> None:
         for dtype in args.dtypes
     }
     fp32 = taggers["float32"]
+    model_type = fp32.config.model_type
+    modes = MODES[model_type]
     pixels = torch.stack([fp32.preprocess(p) for p in paths])
     timed_paths, timed_pixels = paths[: args.images], pixels[: args.images]
 
@@ -234,7 +239,7 @@ def main() -> None:
         )
     peaks = {d: measure.matmul_peak(getattr(torch, d), device) for d in ("float32", "bfloat16")}
     flops = {m: flops_per_image(fp32, timed_pixels[:2], m) for m in modes}
-    print(f"{args.model}: {len(timed_paths)} images, {args.repeats} rounds, {device}")
+    print(f"{name}: {len(timed_paths)} images, {args.repeats} rounds, {device}")
     times, outputs = side_by_side(official, taggers, timed_paths, timed_pixels, modes, args.repeats)
     peaks = {  # the best of before and after: the attainable peak on this machine
         d: max(p, measure.matmul_peak(getattr(torch, d), device)) for d, p in peaks.items()
@@ -261,8 +266,10 @@ def main() -> None:
     caption_key = ("ours float32", "tags+caption")
     result = {
         "benchmark": "bench_tagger",
-        "model": args.model,
-        "weights": "random (full size, official layout; benchmarks/random_models.py)",
+        "model": name,
+        "weights": str(args.model_dir)
+        if args.model_dir
+        else "random (full size, official layout; benchmarks/random_models.py)",
         "machine": measure.machine(device),
         "batch_size": args.batch_size,
         "images": len(timed_paths),
@@ -284,9 +291,10 @@ def main() -> None:
         official.close()
     print_table(result)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_tagger-{args.model}-{device.type}.json"
+    path = args.out / f"bench_tagger-{name}-{device.type}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}")
+    return result
 
 
 def print_table(result: dict) -> None:
