@@ -1,6 +1,6 @@
 """benchmarks/gpu_suite.sh is valid bash, and its CPU smoke mode runs benchmarks/bench_tagger.py
 (our side: float32 and bfloat16, bfloat16 quality, memory sweep) on the tiny fixture, writing the
-JSON report and the suite's summary."""
+JSON report and the suite's summary, which benchmarks/report.py turns into Markdown tables."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_benchmark(tmp_path):
     summary = json.loads((tmp_path / "suite.json").read_text())
     assert summary["steps"][0]["rc"] == 0
     assert summary["results"] == ["bench_tagger-tag2text-tiny-cpu.json"]
+    tables = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][0])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "| tags+caption | ours bfloat16 |" in tables
+    assert "| bfloat16 | tags | 2 |" in tables
