@@ -77,6 +77,12 @@ def read_inputs(
     return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
+def fill_metadata(samples: SampleCollection, ids: list[str]) -> None:
+    """Image width, height, size and type (``metadata``) for those of ``ids`` that lack it, by
+    FiftyOne's ``compute_metadata`` (files it cannot read are left for the run to report)."""
+    samples.select(ids).compute_metadata(warn_failures=False, progress=False)
+
+
 def predict_batch(
     model: ImageModel, items: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[Failure]]:
@@ -201,7 +207,9 @@ def run_model(
     callback = progress if callable(progress) else None
     with fou.ProgressBar(total=len(todo), progress=False if callback else progress) as bar:
         for start in range(0, len(todo), _WINDOW):
-            inputs = read_inputs(samples, todo[start : start + _WINDOW], prompt_field)
+            window = todo[start : start + _WINDOW]
+            fill_metadata(samples, window)
+            inputs = read_inputs(samples, window, prompt_field)
             for items in load_batches(inputs, get_item, batch_size, workers):
                 labels, failures = predict_batch(model, items)
                 if targets_field:  # before the masks that use them
