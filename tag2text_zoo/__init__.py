@@ -44,6 +44,7 @@ _EXPORTS = {
     "Failure": "fo.base.report",
     "RunReport": "fo.base.report",
     "parse_tags": "fo.base.tags",
+    "tags_fields": "fo.base.tags",
     "DenseEvaluation": "fo.dense.evaluation",
     "evaluate_dense_segmentations": "fo.dense.evaluation",
     "DenseModel": "fo.dense.model",

@@ -9,8 +9,8 @@ from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
 from ..base.report import RunReport
 from ..base.run import Outputs, Progress, run_model
-from ..base.tags import check_tags_field
-from .labels import tags_field
+from ..base.tags import check_tags_field, mark_outputs
+from .labels import CAPTION, TAGS, tags_field
 from .model import TaggerModel, TaggerModelConfig
 
 
@@ -27,7 +27,8 @@ def label_samples(
     progress: Progress = None,
 ) -> RunReport:
     """Writes ``<label_field>_tags`` (``fo.Classifications``) and, for Tag2Text,
-    ``<label_field>_caption`` on each sample that lacks its tags.
+    ``<label_field>_caption`` on each sample that lacks its tags; both fields' ``info`` then say
+    what they hold and when they were written (:func:`~tag2text_zoo.tags_fields` reads it).
 
     Labels are written after every batch, so a stopped run loses at most one batch; running it
     again continues where it stopped, and every sample is labelled once.
@@ -62,7 +63,7 @@ def label_samples(
     if model.config.prompt_field is not None:
         check_tags_field(samples, model.config.prompt_field)
     outputs = Outputs(label_field, done_field=tags_field(label_field))
-    return run_model(
+    report = run_model(
         samples,
         model,
         outputs,
@@ -71,3 +72,6 @@ def label_samples(
         skip_existing=skip_existing,
         progress=progress,
     )
+    caption_field = f"{label_field}_{CAPTION}"
+    mark_outputs(samples._dataset, {tags_field(label_field): TAGS, caption_field: CAPTION})
+    return report
