@@ -5,13 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from data_paths import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 URI = "@tag2text-zoo/tag2text"
 
 
+def install_local_models(local: Path, grounded_dirs: tuple[Path, Path]) -> Path:
+    """Tiny models where an offline user puts real ones (``$TAG2TEXT_ZOO_LOCAL_MODELS``):
+    Tag2Text and RAM under their catalogue names, Grounding DINO + SAM and CLIP in the zoo's
+    layout."""
+    local.mkdir(parents=True, exist_ok=True)
+    links = {
+        "tag2text-swin-14m": FIXTURES / "tag2text-tiny",
+        "ram-swin-large-14m": FIXTURES / "ram-tiny",
+        "grounded-sam-tiny-vit-base/detector": grounded_dirs[0],
+        "grounded-sam-tiny-vit-base/segmenter": grounded_dirs[1],
+        "tagalign-clip-vit-b16/clip": FIXTURES / "tagalign-tiny" / "clip",
+    }
+    for name, target in links.items():
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).symlink_to(target, target_is_directory=True)
+    return local
+
+
 @pytest.fixture
-def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
+def plugins(tmp_path_factory, monkeypatch, grounded_dirs):
     """FiftyOne finds the plugin through ``plugins_dir``; catalogue names resolve offline."""
     import fiftyone as fo
 
@@ -19,8 +38,7 @@ def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
 
     root = tmp_path_factory.mktemp("plugins")
     (root / "tag2text").symlink_to(REPO, target_is_directory=True)
-    local = tmp_path_factory.mktemp("local-models")
-    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
+    local = install_local_models(tmp_path_factory.mktemp("local-models"), grounded_dirs)
     monkeypatch.setattr(fo.config, "plugins_dir", str(root))
     monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
     monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(tmp_path_factory.mktemp("empty-home")))
@@ -67,3 +85,22 @@ def run_in_app(plugins):
         return [message.body.to_json() for message in result.result]
 
     return run
+
+
+@pytest.fixture
+def resolve_form(plugins):
+    """The form of an operator as the App's server resolves it (a real context: the dataset's
+    execution store included); returns its properties by name."""
+    import asyncio
+
+    import fiftyone.operators.types as types
+    from fiftyone.operators.executor import resolve_type
+    from fiftyone.operators.registry import OperatorRegistry
+
+    def resolve(name, dataset, params=None):
+        request = {"dataset_name": dataset.name, "params": params or {}}
+        prop = asyncio.run(resolve_type(OperatorRegistry(), f"{URI}/{name}", request))
+        assert isinstance(prop, types.Property), getattr(prop, "error", prop)
+        return prop.type.properties
+
+    return resolve
