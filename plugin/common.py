@@ -1,7 +1,7 @@
 """What the operators' forms share: the form being resolved (with the user's last choices on this
 dataset), choice lists with readable labels, run options, checks, and the plan of the run.
 
-Model and field pickers are in ``models.py`` and ``fields.py``; running and reporting in
+Model and field pickers are in ``model_pickers.py`` and ``fields.py``; running and reporting in
 ``report.py``. No model code lives here: runs go through :mod:`tag2text_zoo`.
 """
 

@@ -12,7 +12,7 @@ from tag2text_zoo import ModelSpec, defaults, segment_samples
 
 from . import common
 from .fields import class_source, tag_source
-from .models import DETECTOR_TYPES, SEGMENTER_TYPES, hub_model_input
+from .model_pickers import DETECTOR_TYPES, SEGMENTER_TYPES, hub_model_input
 from .report import Stage, report_output, run_and_report
 
 

@@ -13,7 +13,7 @@ from tag2text_zoo import MAIN_SETTINGS, VOC_SETTINGS, ModelSpec, defaults, segme
 
 from . import common
 from .fields import class_source, tag_source
-from .models import CLIP_TYPES, hub_model_input
+from .model_pickers import CLIP_TYPES, hub_model_input
 from .report import report_output, run_and_report
 
 SETTINGS = {"main": MAIN_SETTINGS, "voc": VOC_SETTINGS}

@@ -12,7 +12,7 @@ from tag2text_zoo import ModelSpec, defaults, label_samples, tags_field
 
 from . import common
 from .fields import tags_field_input
-from .models import tagger_input
+from .model_pickers import tagger_input
 from .report import Stage, report_output, run_and_report
 
 TAGS_FROM = {

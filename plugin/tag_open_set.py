@@ -20,7 +20,7 @@ from tag2text_zoo import (
 from tag2text_zoo.assets.catalogue import CATALOGUE
 
 from . import common
-from .models import CLIP_TYPES, hub_model_input, tagger_input
+from .model_pickers import CLIP_TYPES, hub_model_input, tagger_input
 from .report import report_output, run_and_report
 
 OPEN_SET = tuple(name for name, spec in CATALOGUE.items() if "open-set" in spec.tags)

@@ -11,7 +11,7 @@ import fiftyone.operators.types as types
 import pytest
 import yaml
 
-from plugin import OPERATORS, common, models
+from plugin import OPERATORS, common, model_pickers
 from plugin.auto_label import AutoLabel
 from plugin.evaluate import EvaluateTags
 from plugin.segment import SegmentGrounded
@@ -54,7 +54,7 @@ def ds(make_dataset, tag2text_images):
 
 @pytest.fixture
 def offline(monkeypatch, plugins):
-    monkeypatch.setattr(models, "online", lambda: False)
+    monkeypatch.setattr(model_pickers, "online", lambda: False)
     monkeypatch.setattr(hub, "online", lambda: False)
 
 
@@ -112,7 +112,7 @@ def test_tag_form_refuses_output_field_of_another_type(ds, offline):
 
 
 def test_missing_tagger_says_what_to_do_and_offers_installed_ones(ds, local, monkeypatch):
-    monkeypatch.setattr(models, "online", lambda: False)
+    monkeypatch.setattr(model_pickers, "online", lambda: False)
     props = _props(TagImages(), _ctx(ds, model="ram-plus-swin-large-14m"))
     labels = _choices(props["model"])
     assert labels["tag2text-swin-14m"] == "tag2text-swin-14m (installed)"
@@ -124,7 +124,7 @@ def test_missing_tagger_says_what_to_do_and_offers_installed_ones(ds, local, mon
         f"(= {local / 'ram-plus-swin-large-14m'}) or "
     )
     assert error.endswith("Installed: tag2text-swin-14m, ram-swin-large-14m.")
-    monkeypatch.setattr(models, "online", lambda: True)
+    monkeypatch.setattr(model_pickers, "online", lambda: True)
     props = _props(TagImages(), _ctx(ds, model="ram-plus-swin-large-14m"))
     assert not props["model"].invalid
     assert props["plan"].view.label == (
