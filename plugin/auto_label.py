@@ -30,7 +30,7 @@ def _writes(name: str) -> dict[str, type]:
 def _inputs(form: common.Form) -> None:
     tagger_inputs(form)
     grounding_inputs(form)
-    about = "writes <field>_tags, <field>_caption, <field>_detections"
+    about = "writes `<field>_tags`, `<field>_caption`, `<field>_detections`"
     name = common.output_field(form, "label_field", DEFAULT_FIELD, about, _writes, "Label field")
     common.mask_inputs(form)
     common.run_inputs(form, batch_size=4)

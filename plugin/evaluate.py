@@ -18,7 +18,7 @@ def _inputs(form: common.Form) -> None:
     tags_field_input(
         form, "gt_field", "Ground-truth tags", labels_only=True, avoid=pred, required=True
     )
-    about = "optional: stores <key>_tp, <key>_fp, <key>_fn per sample"
+    about = "optional: stores `<key>_tp`, `<key>_fp`, `<key>_fn` per sample"
     key = form.inputs.str(
         "eval_key", default=form.default("eval_key"), label="Evaluation key", description=about
     )

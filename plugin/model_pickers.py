@@ -52,15 +52,15 @@ def tagger_input(form: Form, names: Sequence[str] = tuple(CATALOGUE), key: str =
     if online():
         form.downloads.append(f"{name} ({size})")
         return name
-    local = _local_hint(name)
-    fail(
-        prop,
-        f"{name} is not on this machine and there is no network to download it ({size}). "
-        f"Put its model directory in {local} or {default_models_dir() / name}, e.g. copied from "
-        f"a machine where `python -m tag2text_zoo tag IMAGE --model {name}` downloaded it. "
-        + (
-            f"Installed: {', '.join(installed)}." if installed else "No tagging model is installed."
-        ),
+    installed_now = ", ".join(installed) or "none"
+    fail(prop, f"{name} is not on this machine and there is no network to download it ({size})")
+    _how_to(
+        form,
+        key,
+        f"Put the model directory of {name} in {_local_hint(name)} or in "
+        f"{default_models_dir() / name}, e.g. copied from a machine where "
+        f"`python -m tag2text_zoo tag IMAGE --model {name}` downloaded it. "
+        f"Installed tagging models: {installed_now}.",
     )
     return name
 
@@ -99,15 +99,24 @@ def hub_model_input(
     problem = hub_model_problem(value)
     if problem:
         size = DOWNLOAD_BYTES.get(value)
-        advice = f" ({gigabytes(size)})" if size else ""
-        advice += ". Choose an installed model"
-        advice += f" ({', '.join(installed)})" if installed else " (none found)"
-        advice += f", or a local folder such as {_local_hint(local_example)}"
-        fail(prop, problem + advice)
+        fail(prop, problem + (f" ({gigabytes(size)})" if size else ""))
+        _how_to(
+            form,
+            key,
+            "Choose an installed model ("
+            + (", ".join(_label(v, installed) for v in installed) or "none found")
+            + f") or give a local folder in transformers format, such as "
+            f"{_local_hint(local_example)}.",
+        )
     elif value not in installed and not Path(value).expanduser().is_dir():
         size = DOWNLOAD_BYTES.get(value)
         form.downloads.append(f"{value} ({gigabytes(size) if size else 'size unknown'})")
     return value
+
+
+def _how_to(form: Form, key: str, text: str) -> None:
+    """What to do about a missing model, shown under the form's choices."""
+    form.inputs.view(f"{key}_how_to", types.Warning(label="Without a network", description=text))
 
 
 def _label(value: str, installed: list[str]) -> str:

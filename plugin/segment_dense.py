@@ -38,7 +38,7 @@ def _inputs(form: common.Form) -> str:
     if projector and not Path(projector).expanduser().is_file():
         common.fail(prop, f"no file {projector}")
     form.choice("settings", SETTINGS_LABELS, "main", "Scoring")
-    about = "one fo.Heatmap field per class: <field>_heatmap_<class>"
+    about = "one fo.Heatmap field per class: `<field>_heatmap_<class>`"
     heatmaps = form.default("heatmaps", False)
     form.inputs.bool("heatmaps", default=heatmaps, label="Also write heatmaps", description=about)
     field = common.output_field(

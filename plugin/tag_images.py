@@ -77,7 +77,7 @@ def _inputs(form: common.Form) -> None:
         form,
         "label_field",
         defaults.TAGGING_FIELD,
-        "writes <field>_tags and <field>_caption",
+        "writes `<field>_tags` and `<field>_caption`",
         lambda name: {tags_field(name): fo.Classifications},
         label="Label field",
     )

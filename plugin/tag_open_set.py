@@ -55,7 +55,7 @@ def _inputs(form: common.Form) -> None:
         form,
         "label_field",
         DEFAULT_FIELD,
-        "writes <field>_tags",
+        "writes `<field>_tags`",
         lambda name: {tags_field(name): fo.Classifications},
         label="Label field",
     )
