@@ -201,7 +201,7 @@ def test_the_app_as_a_user_meets_it(
                 page.locator(f"[data-cy='checkbox-{field}']").click()
             app.expect(page.locator("[data-cy='checkbox-tagalign'] input")).to_be_checked()
             page.mouse.click(400, 220)  # the first sample, in the sample view
-            page.get_by_text("metadata.width", exact=True).wait_for(timeout=30_000)
+            page.get_by_text("metadata.width", exact=True).first.wait_for(timeout=30_000)
             time.sleep(2)  # the masks are drawn on a canvas
             _shot(page, tmp_path, "tagalign_results.png")
             browser.close()

@@ -117,13 +117,17 @@ def test_missing_tagger_says_what_to_do_and_offers_installed_ones(ds, local, mon
     labels = _choices(props["model"])
     assert labels["tag2text-swin-14m"] == "tag2text-swin-14m (installed)"
     assert labels["ram-plus-swin-large-14m"] == "ram-plus-swin-large-14m (3.0 GB download)"
-    error = props["model"].error_message
-    assert error.startswith(
+    assert props["model"].error_message == (
         "ram-plus-swin-large-14m is not on this machine and there is no network to download it "
-        f"(3.0 GB). Put its model directory in $TAG2TEXT_ZOO_LOCAL_MODELS/ram-plus-swin-large-14m "
-        f"(= {local / 'ram-plus-swin-large-14m'}) or "
+        "(3.0 GB)"
     )
-    assert error.endswith("Installed: tag2text-swin-14m, ram-swin-large-14m.")
+    how_to = props["model_how_to"].view.description
+    assert how_to.startswith(
+        "Put the model directory of ram-plus-swin-large-14m in "
+        "$TAG2TEXT_ZOO_LOCAL_MODELS/ram-plus-swin-large-14m "
+        f"(= {local / 'ram-plus-swin-large-14m'}) or in "
+    )
+    assert how_to.endswith("Installed tagging models: tag2text-swin-14m, ram-swin-large-14m.")
     monkeypatch.setattr(model_pickers, "online", lambda: True)
     props = _props(TagImages(), _ctx(ds, model="ram-plus-swin-large-14m"))
     assert not props["model"].invalid
@@ -156,16 +160,20 @@ def test_grounded_form(ds, offline, local, tmp_path):
     assert _errors(SegmentGrounded(), _ctx(ds, **good)) == {}
     bad = {**good, "segmenter": str(tmp_path / "none"), "prompt_field": "boxes"}
     errors = _errors(SegmentGrounded(), _ctx(ds, **bad))
-    assert errors["segmenter"].startswith(
-        f"{bad['segmenter']!r} is neither a folder nor a Hugging Face hub id. Choose an installed "
-        f"model ({sam}), or a local folder such as "
-        f"$TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter (= {sam})"
+    assert (
+        errors["segmenter"] == f"{bad['segmenter']!r} is neither a folder nor a Hugging Face hub id"
+    )
+    how_to = _props(SegmentGrounded(), _ctx(ds, **bad))["segmenter_how_to"].view.description
+    assert how_to == (
+        "Choose an installed model (grounded-sam-tiny-vit-base/segmenter (local folder)) or give "
+        "a local folder in transformers format, such as "
+        f"$TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter (= {sam})."
     )
     assert errors["prompt_field"].startswith("field 'boxes' cannot hold tags")
     errors = _errors(SegmentGrounded(), _ctx(ds, **{**good, "detector": defaults.DETECTOR}))
-    assert errors["detector"].startswith(
+    assert errors["detector"] == (
         "IDEA-Research/grounding-dino-tiny is not in the Hugging Face cache and there is no "
-        f"network to download it (0.7 GB). Choose an installed model ({detector})"
+        "network to download it (0.7 GB)"
     )
     props = _props(SegmentGrounded(), _ctx(ds, **good, masks_to_disk=True))
     assert ds.name in props["mask_dir"].default
@@ -177,10 +185,11 @@ def test_grounded_form_without_installed_models_explains(ds, offline, monkeypatc
     monkeypatch.setenv(LOCAL_MODELS_ENV, str(tmp_path))
     props = _props(SegmentGrounded(), _ctx(ds))
     assert props["segmenter"].default == "facebook/sam-vit-base"
-    assert props["segmenter"].error_message.endswith(
-        "(0.4 GB). Choose an installed model (none found), or a local folder such as "
-        f"$TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter "
-        f"(= {tmp_path / 'grounded-sam-tiny-vit-base' / 'segmenter'})"
+    assert props["segmenter"].error_message.endswith("(0.4 GB)")
+    assert props["segmenter_how_to"].view.description == (
+        "Choose an installed model (none found) or give a local folder in transformers format, "
+        "such as $TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter "
+        f"(= {tmp_path / 'grounded-sam-tiny-vit-base' / 'segmenter'})."
     )
 
 
