@@ -67,8 +67,12 @@ CLASSES_FROM = {
 
 
 def class_source(form: Form) -> None:
-    """Where each image's classes come from: a tags field, or typed ones (also for TagAlign)."""
-    source = form.choice("tags_from", CLASSES_FROM, "field", "Classes to find")
+    """Where each image's classes come from: a tags field (preselected if the dataset has one),
+    or typed ones."""
+    has_tags = bool(tags_fields(form.ctx.target_view()))
+    source = form.choice(
+        "tags_from", CLASSES_FROM, "field" if has_tags else "typed", "Classes to find"
+    )
     if source == "field":
         tags_field_input(form, "prompt_field", "Tags field", required=True)
     else:

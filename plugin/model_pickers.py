@@ -25,6 +25,7 @@ from .common import Form, fail, gigabytes
 DETECTOR_TYPES = ("grounding-dino",)
 SEGMENTER_TYPES = ("sam", "sam_hq", "sam2")
 CLIP_TYPES = ("clip",)
+TEXT_ENCODER_TYPES = ("clip", "clip_text_model")  # a whole CLIP, or its text half
 
 
 def tagger_input(form: Form, names: Sequence[str] = tuple(CATALOGUE), key: str = "model") -> str:
@@ -47,6 +48,9 @@ def tagger_input(form: Form, names: Sequence[str] = tuple(CATALOGUE), key: str =
     prop = form.inputs.enum(key, list(names), default=default, label="Tagging model", view=choices)
     name = form.value(key, default)
     if name in installed:
+        return name
+    if name not in names:
+        fail(prop, f"{name!r} is not one of {', '.join(names)}")
         return name
     size = gigabytes(CATALOGUE[name].size_bytes)
     if online():

@@ -20,7 +20,7 @@ from tag2text_zoo import (
 from tag2text_zoo.assets.catalogue import CATALOGUE
 
 from . import common
-from .model_pickers import CLIP_TYPES, hub_model_input, tagger_input
+from .model_pickers import TEXT_ENCODER_TYPES, hub_model_input, tagger_input
 from .report import report_output, run_and_report
 
 OPEN_SET = tuple(name for name, spec in CATALOGUE.items() if "open-set" in spec.tags)
@@ -45,7 +45,7 @@ def _inputs(form: common.Form) -> None:
         "text_encoder",
         "CLIP text encoder",
         (defaults.CLIP,),
-        CLIP_TYPES,
+        TEXT_ENCODER_TYPES,
         "tagalign-clip-vit-b16/clip",
         "embeds your tags; RAM / RAM++ were trained with CLIP ViT-B/16's (hub id or folder)",
     )

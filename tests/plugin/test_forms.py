@@ -207,13 +207,36 @@ def test_dense_form(ds, offline, local, tmp_path):
     }
 
 
-def test_open_set_form(ds, offline):
+def test_open_set_form(ds, offline, local):
     props = _props(TagOpenSet(), _ctx(ds))
     assert list(_choices(props["model"])) == ["ram-swin-large-14m", "ram-plus-swin-large-14m"]
     assert props["model"].default == "ram-swin-large-14m"  # the installed one
+    assert props["text_encoder"].default == str(local / "tagalign-clip-vit-b16" / "clip")
+    errors = _errors(TagOpenSet(), _ctx(ds, model="tag2text-swin-14m"))
+    assert errors["model"] == (
+        "'tag2text-swin-14m' is not one of ram-swin-large-14m, ram-plus-swin-large-14m"
+    )
     errors = _errors(TagOpenSet(), _ctx(ds, vocabulary="cat, dog, cat", text_encoder="nope/x"))
     assert errors["vocabulary"] == "each tag may appear only once"
     assert errors["text_encoder"].startswith("nope/x is not in the Hugging Face cache")
+
+
+def test_model_families_are_those_the_loaders_accept():
+    from transformers import CLIPConfig, CLIPTextConfig, GroundingDinoConfig
+
+    from tag2text_zoo.engines.sam_family import FAMILIES
+
+    assert model_pickers.DETECTOR_TYPES == (GroundingDinoConfig.model_type,)
+    assert set(model_pickers.SEGMENTER_TYPES) == set(FAMILIES)
+    assert model_pickers.CLIP_TYPES == (CLIPConfig.model_type,)
+    assert model_pickers.TEXT_ENCODER_TYPES == (CLIPConfig.model_type, CLIPTextConfig.model_type)
+
+
+def test_classes_are_typed_where_the_dataset_has_no_tags(make_dataset, tag2text_images, offline):
+    ds = make_dataset(tag2text_images[:1])
+    props = _props(SegmentDense(), _ctx(ds))
+    assert props["tags_from"].default == "typed" and "classes" in props
+    assert "prompt_field" not in props
 
 
 def test_auto_label_form_checks_both_outputs(ds, offline):
