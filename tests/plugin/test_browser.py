@@ -194,8 +194,9 @@ def test_the_app_as_a_user_meets_it(
             app.execute()
             page.get_by_text("5 done, 0 skipped, 1 failed", exact=False).wait_for(timeout=120_000)
             progress = app.seen_progress()
+            # moving: several counts, rising (the last may give way to the report unseen)
             assert len(progress) >= 2 and progress == sorted(progress), progress
-            assert progress[-1] == (6, 6)
+            assert {total for _, total in progress} == {6}, progress
             app.button("Done").click()
             for field in ("tagalign", "ground_truth"):  # show the masks beside the tags
                 page.locator(f"[data-cy='checkbox-{field}']").click()
