@@ -181,6 +181,7 @@ def test_the_app_as_a_user_meets_it(
             app.open_operator("TagAlign segmentation", "Classes to find")
             picker = app.prompt.get_by_role("combobox").filter(has_text="t2t_tags")
             picker.click()
+            app.expect(page.get_by_role("option")).to_have_count(3)  # the list is open
             options = page.get_by_role("option").all_inner_texts()
             assert [o.splitlines()[0] for o in options] == ["t2t_tags", "ground_truth", "keywords"]
             _shot(page, tmp_path, "tags_field_picker.png")
