@@ -9,6 +9,7 @@ stopped when run again.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import sys
 from collections.abc import Sequence
@@ -375,3 +376,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         resumes = "" if args.command == "tag" else "; run the same command again to continue"
         print(f"interrupted{resumes}", file=sys.stderr)
         return 130
+    finally:
+        _leave_other_sessions_datasets()
+
+
+def _leave_other_sessions_datasets() -> None:
+    """Skips FiftyOne's clean-up at exit, which deletes every non-persistent dataset when it
+    counts this process as the database's only client: it can miscount a session (a notebook)
+    whose client is between two heartbeats, and delete that session's datasets. The commands
+    write persistent datasets only, so there is nothing of theirs to clean up."""
+    database = sys.modules.get("fiftyone.core.odm.database")
+    cleanup = getattr(database, "_delete_non_persistent_datasets_if_allowed", None)
+    if cleanup is not None:
+        atexit.unregister(cleanup)
