@@ -1,0 +1,82 @@
+"""Writes tests/data/reference/official/*.json: every state_dict key -> shape of the official
+models, built with the official packages (full size on the meta device, and the tiny layouts of
+tiny_official.py). Run once in the environment of .ci/official_checkpoints.sh:
+
+    python tests/official/make_key_lists.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from data_paths import REFERENCE  # noqa: E402
+from tiny_official import (  # noqa: E402
+    grounding_dino_args,
+    save_tiny_bert,
+    tiny_grounding_dino,
+    tiny_sam,
+    tiny_sam2,
+)
+
+OUT = REFERENCE / "official"
+VOCAB = REFERENCE / "bert-base-uncased-vocab.txt"
+GROUNDING_DINO = {
+    "groundingdino-swint-ogc": "GroundingDINO_SwinT_OGC.py",
+    "groundingdino-swinb-cogcoor": "GroundingDINO_SwinB_cfg.py",
+}
+
+
+def write(name: str, model: torch.nn.Module) -> None:
+    lines = [f"{json.dumps(k)}: {json.dumps(list(v.shape))}" for k, v in model.state_dict().items()]
+    (OUT / f"{name}.json").write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+    print(f"{name}: {len(lines)} keys")
+
+
+def full_grounding_dino(config: str, bert_folder: Path) -> torch.nn.Module:
+    """The released layout; BERT is bert-base (its weights are in the released file)."""
+    import groundingdino.util.get_tokenlizer as text
+    from groundingdino.models import build_model
+    from transformers import BertConfig, BertModel
+
+    original = text.get_pretrained_language_model
+    text.get_pretrained_language_model = lambda _: BertModel(BertConfig())
+    try:
+        return build_model(grounding_dino_args(bert_folder, config))
+    finally:
+        text.get_pretrained_language_model = original
+
+
+def main() -> None:
+    from sam2.build_sam import build_sam2
+    from segment_anything import sam_model_registry
+    from segment_anything_hq import sam_model_registry as hq_registry
+
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        bert = save_tiny_bert(Path(tmp) / "bert", VOCAB)
+        write("tiny-sam", tiny_sam())
+        write("tiny-sam-hq", tiny_sam(hq=True))
+        write("tiny-sam2", tiny_sam2())
+        write("tiny-grounding-dino", tiny_grounding_dino(bert))
+        with torch.device("meta"):
+            for size in ("b", "l", "h"):
+                write(f"sam-vit-{size}", sam_model_registry[f"vit_{size}"]())
+            write("sam-hq-vit-h", hq_registry["vit_h"]())
+        # Hiera and GroundingDINO's Swin call .item() while they are built: these are on the CPU.
+        for name, config in GROUNDING_DINO.items():
+            write(name, full_grounding_dino(config, bert))
+        for size, short in (("tiny", "t"), ("small", "s"), ("base-plus", "b+"), ("large", "l")):
+            config = f"configs/sam2.1/sam2.1_hiera_{short}.yaml"
+            write(f"sam2.1-hiera-{size}", build_sam2(config, None, device="cpu"))
+
+
+if __name__ == "__main__":
+    main()
