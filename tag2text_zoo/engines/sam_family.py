@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from transformers import (
@@ -87,8 +88,14 @@ class SamAdapter:
 class SamHQAdapter(SamAdapter):
     """SAM-HQ: SAM's frames plus the encoder's early features, which its HQ token reads.
 
-    The mask is SAM's plus the HQ token's (``hq_token_only=False``, the SAM-HQ default).
+    The mask is SAM's plus the HQ token's (``hq_token_only=False``, the SAM-HQ default). The
+    model's mask decoder is corrected to upscale its transformer's output
+    (:func:`upscale_transformer_output`).
     """
+
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin) -> None:
+        super().__init__(model, processor)
+        upscale_transformer_output(model.mask_decoder)
 
     def image_inputs(self, embeddings: Any, row: int) -> dict[str, Any]:
         """The last and the intermediate embeddings of one image."""
@@ -101,6 +108,14 @@ class SamHQAdapter(SamAdapter):
 
 class Sam2Adapter(SamAdapter):
     """SAM 2: a feature pyramid per image; images are resized to a square without padding."""
+
+    def preprocess(self, images: Sequence[Image.Image]) -> BatchFeature:
+        """As ``SAM2Transforms``: pixels scaled to [0, 1] before the resize, not rounded after."""
+        floats = [
+            torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).float() / 255
+            for im in images
+        ]
+        return self.processor.image_processor(floats, do_rescale=False, return_tensors="pt")
 
     def image_inputs(self, embeddings: Any, row: int) -> dict[str, Any]:
         """Every pyramid level of one image."""
@@ -116,6 +131,34 @@ class Sam2Adapter(SamAdapter):
         """[N, H, W] bool masks at the image's size."""
         original = enc["original_sizes"][row].tolist()
         return self.processor.post_process_masks(pred_masks, [original])[0][:, 0]
+
+
+def upscale_transformer_output(decoder: torch.nn.Module) -> None:
+    """Makes a transformers ``SamHQMaskDecoder`` upscale its two-way transformer's output.
+
+    transformers (4.52 to 5.x) discards the image embeddings its transformer returns and upscales
+    the ones it passed in, read with H and W swapped (``image_embeddings.transpose(2, 3)``);
+    segment-anything-hq upscales the transformer's output. The decoder reads the tensor it passed
+    in again after the call, so the output is written into it, laid out so that the decoder's
+    ``transpose(2, 3).reshape(...)`` yields the output. A decoder that used the output itself would
+    not read the tensor again, so this cannot change it; applying it twice changes nothing more.
+    """
+    transformer = decoder.transformer
+    if getattr(transformer, "_upscales_output", False):
+        return
+    run = transformer.forward
+
+    def forward(*args: Any, image_embeddings: torch.Tensor, **kwargs: Any) -> Any:
+        queries, keys = run(*args, image_embeddings=image_embeddings, **kwargs)
+        rows, channels, height, width = image_embeddings.shape
+        # keys: [batch, points, H * W, C] -> the [rows, C, H, W] map SAM-HQ upscales
+        output = keys.transpose(-1, -2).reshape(rows, channels, height, width)
+        with torch.no_grad():
+            image_embeddings.copy_(output.reshape(rows, channels, width, height).transpose(2, 3))
+        return queries, keys
+
+    transformer.forward = forward
+    transformer._upscales_output = True
 
 
 Family = tuple[type[PreTrainedModel], type[ProcessorMixin], type[SamAdapter]]
