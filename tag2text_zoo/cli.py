@@ -148,7 +148,7 @@ def _ground(args: argparse.Namespace) -> int:
     segmenter = load_grounded_segmenter(
         args.detector, args.segmenter, device=args.device, dtype=args.dtype,
         box_threshold=args.box_threshold, text_threshold=args.text_threshold,
-        nms_iou=args.nms_iou, batch_size=args.batch_size,
+        nms_iou=args.nms_iou, batch_size=args.batch_size, models_dir=args.models_dir,
     )  # fmt: skip
     tagger = None
     if args.tagger:
@@ -165,9 +165,12 @@ def _ground(args: argparse.Namespace) -> int:
 
 def _add_ground_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="dataset name, or a directory of images")
-    parser.add_argument("--detector", default="IDEA-Research/grounding-dino-tiny")
+    weights = "hub id, folder, official checkpoint file or catalogue name"
     parser.add_argument(
-        "--segmenter", default="facebook/sam-vit-base", help="SAM, SAM-HQ or SAM 2 id or folder"
+        "--detector", default="IDEA-Research/grounding-dino-tiny", help=f"Grounding DINO {weights}"
+    )
+    parser.add_argument(
+        "--segmenter", default="facebook/sam-vit-base", help=f"SAM, SAM-HQ or SAM 2 {weights}"
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
@@ -183,7 +186,7 @@ def _add_ground_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-threshold", type=float, default=0.2)
     parser.add_argument("--nms-iou", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--models-dir", default=None, help="where catalogue taggers are kept")
+    parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
     parser.set_defaults(run=_ground)
 
 
