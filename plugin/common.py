@@ -16,11 +16,15 @@ import fiftyone.operators.types as types
 
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.assets.download import default_models_dir, installed_model_dir
+from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS, installed_official_checkpoint
 
 # Above this many target samples the form recommends delegated execution.
 LARGE_VIEW = 500
+_OFFICIAL = {n: s.model_type for n, s in OFFICIAL_CHECKPOINTS.items()}
 DETECTORS = ["IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-dino-base"]
+DETECTORS += [n for n, family in _OFFICIAL.items() if family == "grounding-dino"]
 SEGMENTERS = ["facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge"]
+SEGMENTERS += [n for n, family in _OFFICIAL.items() if family != "grounding-dino"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,16 +44,24 @@ def online() -> bool:
 
 
 def _weights_problem(value: str) -> str | None:
-    """Why a transformers model (hub id or folder) cannot be loaded now, or None."""
+    """Why a model (hub id, folder, official checkpoint file or catalogue name) cannot be loaded
+    now, or None."""
     path = Path(value).expanduser()
+    if path.is_file():
+        return None  # an official checkpoint file, recognised and converted when loaded
     if path.is_dir():
         return None if (path / "config.json").is_file() else f"{value} has no config.json"
+    if value in OFFICIAL_CHECKPOINTS:
+        if installed_official_checkpoint(value) or online():
+            return None
+        folder = default_models_dir() / value
+        return f"{value} is not downloaded and there is no network: put its files in {folder}"
     from huggingface_hub import try_to_load_from_cache
 
     try:
         cached = isinstance(try_to_load_from_cache(value, "config.json"), str)
     except ValueError:
-        return f"{value!r} is neither a folder nor a Hugging Face hub id"
+        return f"{value!r} is neither a folder, a file, a catalogue name nor a Hugging Face hub id"
     if cached or online():
         return None
     return f"{value} is not in the Hugging Face cache and there is no network to download it"
@@ -102,7 +114,8 @@ def grounding_inputs(ctx: Any, inputs: types.Object) -> None:
                                 ("segmenter", SEGMENTERS, "SAM")):  # fmt: skip
         view = types.AutocompleteView(choices=[types.Choice(c, label=c) for c in choices])
         prop = inputs.str(key, default=choices[0], required=True, label=label, view=view,
-                          description="hub id or local folder (transformers format)")  # fmt: skip
+                          description="hub id, transformers folder, official checkpoint file "
+                          "or catalogue name")  # fmt: skip
         problem = _weights_problem(ctx.params.get(key) or choices[0])
         if problem:
             fail(prop, problem)

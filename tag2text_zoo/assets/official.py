@@ -184,6 +184,17 @@ def official_checkpoint(
     return folder / spec.files[0].filename
 
 
+def installed_official_checkpoint(name: str, models_dir: str | Path | None = None) -> Path | None:
+    """The file of catalogue entry ``name`` (or its converted copy) if it is on this machine."""
+    spec = OFFICIAL_CHECKPOINTS[name]
+    root = Path(models_dir or default_models_dir()).expanduser()
+    for folder in (local_model_dir(name), root / name):
+        file = None if folder is None else folder / spec.files[0].filename
+        if file is not None and (file.is_file() or file.with_suffix(".safetensors").is_file()):
+            return file
+    return None
+
+
 def bert_vocab_for(checkpoint: Path, models_dir: str | Path | None = None) -> Path:
     """The BERT vocabulary of an official Grounding DINO file: ``vocab.txt`` beside it, else
     the catalogue's copy (downloaded into ``<models_dir>/bert-base-uncased/`` once).

@@ -81,9 +81,8 @@ def test_grounded_form(ds, offline, grounded_dirs, tmp_path):
     assert _errors(SegmentGrounded(), _ctx(ds, **good)) == {}
     bad = {**good, "segmenter": str(tmp_path / "none"), "prompt_field": "boxes"}
     errors = _errors(SegmentGrounded(), _ctx(ds, **bad))
-    assert (
-        errors["segmenter"] == f"{bad['segmenter']!r} is neither a folder nor a Hugging Face hub id"
-    )
+    neither = "is neither a folder, a file, a catalogue name nor a Hugging Face hub id"
+    assert errors["segmenter"] == f"{bad['segmenter']!r} {neither}"
     assert "not a Classifications" in errors["prompt_field"]
     errors = _errors(SegmentGrounded(), _ctx(ds, **{**good, "detector": "org/not-cached"}))
     assert errors == {
@@ -94,6 +93,22 @@ def test_grounded_form(ds, offline, grounded_dirs, tmp_path):
     assert ds.name in props["mask_dir"].default
     errors = _errors(SegmentGrounded(), _ctx(ds, **good, output_field="gt"))
     assert errors == {"output_field": "'gt' already holds Classifications; choose another name"}
+
+
+def test_grounded_form_takes_official_files_and_names(ds, offline, tmp_path, monkeypatch):
+    from official_files import tiny_file
+
+    sam = tiny_file("sam", tmp_path, "sam_vit_b_01ec64.pth")
+    monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(tmp_path / "home"))
+    good = {"segmenter": str(sam), "tags_from": "field", "prompt_field": "gt"}
+    errors = _errors(SegmentGrounded(), _ctx(ds, **good, detector="groundingdino-swint-ogc"))
+    assert errors == {
+        "detector": "groundingdino-swint-ogc is not downloaded and there is no network: put its "
+        f"files in {tmp_path / 'home' / 'groundingdino-swint-ogc'}"
+    }
+    monkeypatch.setattr(common, "online", lambda: True)
+    assert _errors(SegmentGrounded(), _ctx(ds, **good, detector="groundingdino-swint-ogc")) == {}
+    assert "groundingdino-swint-ogc" in common.DETECTORS and "sam-vit-h" in common.SEGMENTERS
 
 
 def test_auto_label_form_checks_both_outputs(ds, offline, grounded_dirs):
