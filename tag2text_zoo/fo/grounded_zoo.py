@@ -72,20 +72,25 @@ def load_model(
     classes: list[str] | None = None,
     semantic: bool = False,
     tagger: str | None = None,
+    detector: str | None = None,
+    segmenter: str | None = None,
     **options: Any,
 ) -> GroundedModel:
     """The pair as a :class:`GroundedModel`; ``tagger`` (catalogue name or model directory) tags
-    the images in the same pass; ``options`` go to :func:`load_grounded_segmenter` (``device``,
-    ``dtype``, thresholds, ``nms_iou``, ``separator``, ``batch_size``, ...)."""
+    the images in the same pass; ``detector`` / ``segmenter`` (a hub id, folder, official
+    checkpoint file or catalogue name) replace a model of the pair; ``options`` go to
+    :func:`load_grounded_segmenter` (``device``, ``dtype``, thresholds, ``nms_iou``, ...)."""
     from ..engines.grounded import load_grounded_segmenter  # transformers: only when used
     from .grounded_model import GroundedModel, GroundedModelConfig
 
     folder = marker.parent / name
-    segmenter = load_grounded_segmenter(folder / "detector", folder / "segmenter", **options)
+    engine = load_grounded_segmenter(
+        detector or folder / "detector", segmenter or folder / "segmenter", **options
+    )
     tagging = None
     if tagger:
         from ..api import load_tagger
 
-        tagging = load_tagger(tagger, device=segmenter.device)
+        tagging = load_tagger(tagger, device=engine.device)
     config = GroundedModelConfig(prompt_field=prompt_field, classes=classes, semantic=semantic)
-    return GroundedModel(segmenter, config, tagging)
+    return GroundedModel(engine, config, tagging)

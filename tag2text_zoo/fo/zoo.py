@@ -168,6 +168,11 @@ def resolve_input(name: str, ctx: Any) -> Any:
         inputs.str("prompt_field", label="Tags field", description="Classifications or list")
         inputs.float("box_threshold", default=0.25, label="Box threshold")
         inputs.float("text_threshold", default=0.2, label="Text threshold")
+        other = (
+            "empty: the pair's; else a hub id, folder, official checkpoint file or catalogue name"
+        )
+        inputs.str("detector", label="Grounding DINO", description=other)
+        inputs.str("segmenter", label="SAM", description=other)
         return types.Property(inputs)
     if _dense(name):
         inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")

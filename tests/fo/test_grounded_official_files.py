@@ -11,6 +11,7 @@ from official_files import tiny_file
 from PIL import Image
 
 from tag2text_zoo.cli import main
+from tag2text_zoo.fo import grounded_zoo, zoo
 
 
 def test_cli_grounds_with_official_files(tmp_path, reference_dir):
@@ -42,3 +43,15 @@ def test_cli_grounds_with_official_files(tmp_path, reference_dir):
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
 
+
+def test_zoo_pair_takes_an_official_segmenter(tmp_path, grounded_dirs):
+    name = "grounded-sam-tiny-vit-base"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "detector").symlink_to(grounded_dirs[0], target_is_directory=True)
+    segmenter = tiny_file("sam-hq", tmp_path / "weights", "sam_hq_vit_h.pth")
+    model = grounded_zoo.load_model(
+        name, tmp_path / f"{name}.config.json", segmenter=str(segmenter), device="cpu"
+    )
+    assert model.segmenter.segmenter.config.model_type == "sam_hq"
+    fields = zoo.resolve_input(f"{name}-torch", ctx=None).type.properties
+    assert {"detector", "segmenter"} <= set(fields)
