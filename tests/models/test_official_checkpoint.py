@@ -82,10 +82,23 @@ def test_a_copy_made_with_other_layout_fields_is_made_again(tmp_path):
     assert small.config.prompt_encoder_config.image_size == 64
 
 
+def test_an_unwritable_folder_only_costs_the_copy(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(official_checkpoint, "save_file", read_only)
+    path = tiny_file("sam", tmp_path)
+    assert load_official_model(path).config.model_type == "sam"
+    assert not list(tmp_path.glob("*.safetensors")) and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_truncated_file_is_named(tmp_path):
     path = tiny_file("sam", tmp_path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=f"{path}.*truncated or corrupt"):
+        load_official_model(path)
+    path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\n")
+    with pytest.raises(CheckpointError, match="Git LFS pointer"):
         load_official_model(path)
 
 
