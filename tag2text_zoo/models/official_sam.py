@@ -20,13 +20,8 @@ from .key_rules import count_indexed, rename, sequential, split_mlp_layers
 DECODER_HEADS = 8
 
 _ENCODER = "image_encoder"
-_RULES = [
-    (r"^image_encoder\.", "vision_encoder."),
-    (r"^vision_encoder\.patch_embed\.proj\.", "vision_encoder.patch_embed.projection."),
-    (r"^vision_encoder\.blocks\.(\d+)\.norm(\d)\.", r"vision_encoder.layers.\1.layer_norm\2."),
-    (r"^vision_encoder\.blocks\.", "vision_encoder.layers."),
-    *sequential(r"vision_encoder\.neck", ["conv1", "layer_norm1", "conv2", "layer_norm2"]),
-    (r"^prompt_encoder\.point_embeddings\.", "prompt_encoder.point_embed."),
+# The prompt encoder and mask decoder, which SAM 2 shares (under "sam_" prefixes).
+HEAD_RULES = [
     (r"^prompt_encoder\.mask_downscaling\.", "prompt_encoder.mask_embed."),
     *sequential(
         r"prompt_encoder\.mask_embed",
@@ -40,6 +35,15 @@ _RULES = [
     (r"^mask_decoder\.output_upscaling\.", "mask_decoder.upscale."),
     *sequential(r"mask_decoder\.upscale", ["conv1", "layer_norm", None, "conv2"]),
     (r"^mask_decoder\.upscale\.(\w+)\.", r"mask_decoder.upscale_\1."),
+]
+_RULES = [
+    (r"^image_encoder\.", "vision_encoder."),
+    (r"^vision_encoder\.patch_embed\.proj\.", "vision_encoder.patch_embed.projection."),
+    (r"^vision_encoder\.blocks\.(\d+)\.norm(\d)\.", r"vision_encoder.layers.\1.layer_norm\2."),
+    (r"^vision_encoder\.blocks\.", "vision_encoder.layers."),
+    *sequential(r"vision_encoder\.neck", ["conv1", "layer_norm1", "conv2", "layer_norm2"]),
+    (r"^prompt_encoder\.point_embeddings\.", "prompt_encoder.point_embed."),
+    *HEAD_RULES,
     # SAM-HQ
     (r"^mask_decoder\.hf_token\.", "mask_decoder.hq_token."),
     (r"^mask_decoder\.hf_mlp\.", "mask_decoder.hq_mask_mlp."),
@@ -61,6 +65,24 @@ def is_sam(state: Mapping[str, torch.Tensor]) -> bool:
 
 def is_sam_hq(state: Mapping[str, torch.Tensor]) -> bool:
     return is_sam(state) and "mask_decoder.hf_token.weight" in state
+
+
+def mask_decoder_sizes(state: Mapping[str, torch.Tensor], prefix: str, mlp: str) -> dict[str, int]:
+    """The mask decoder's config fields from its weights under ``prefix`` (SAM 2's decoder is
+    SAM's, named ``sam_mask_decoder``); ``mlp``: the first layer of its transformer's MLPs."""
+    layer = f"{prefix}.transformer.layers.0"
+    hidden = state[f"{prefix}.iou_token.weight"].shape[1]
+    cross = state[f"{layer}.cross_attn_token_to_image.q_proj.weight"]
+    return dict(
+        hidden_size=hidden,
+        mlp_dim=state[f"{layer}.{mlp}.weight"].shape[0],
+        num_hidden_layers=count_indexed(state, f"{prefix}.transformer.layers"),
+        num_attention_heads=DECODER_HEADS,
+        attention_downsample_rate=hidden // cross.shape[0],
+        num_multimask_outputs=state[f"{prefix}.mask_tokens.weight"].shape[0] - 1,
+        iou_head_depth=count_indexed(state, f"{prefix}.iou_prediction_head.layers"),
+        iou_head_hidden_dim=state[f"{prefix}.iou_prediction_head.layers.0.weight"].shape[0],
+    )
 
 
 def sam_config(state: Mapping[str, torch.Tensor]) -> SamConfig | SamHQConfig:
@@ -96,18 +118,8 @@ def sam_config(state: Mapping[str, torch.Tensor]) -> SamConfig | SamHQConfig:
         patch_size=patch_size,
         mask_input_channels=state["prompt_encoder.mask_downscaling.3.weight"].shape[0],
     )
-    cross = state["mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight"]
-    decoder = dict(
-        hidden_size=prompt_dim,
-        mlp_dim=state["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0],
-        num_hidden_layers=count_indexed(state, "mask_decoder.transformer.layers"),
-        num_attention_heads=DECODER_HEADS,
-        attention_downsample_rate=prompt_dim // cross.shape[0],
-        num_multimask_outputs=state["mask_decoder.mask_tokens.weight"].shape[0] - 1,
-        iou_head_depth=count_indexed(state, "mask_decoder.iou_prediction_head.layers"),
-        iou_head_hidden_dim=state["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0],
-        layer_norm_eps=1e-5,  # TwoWayAttentionBlock: nn.LayerNorm's default eps
-    )
+    decoder = mask_decoder_sizes(state, "mask_decoder", "mlp.lin1")
+    decoder["layer_norm_eps"] = 1e-5  # TwoWayAttentionBlock: nn.LayerNorm's default eps
     if hq:
         decoder["vit_dim"] = state["mask_decoder.compress_vit_feat.0.weight"].shape[0]
     # dicts, which each config turns into its own sub-configs (SAM's or SAM-HQ's)
@@ -116,12 +128,18 @@ def sam_config(state: Mapping[str, torch.Tensor]) -> SamConfig | SamHQConfig:
     )
 
 
+def with_positional_embedding(
+    mapped: dict[str, torch.Tensor], gaussian: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Adds the prompt encoder's random Fourier matrix, which serves the image and the prompts
+    and which transformers names twice (SAM, SAM-HQ and SAM 2 alike)."""
+    mapped["shared_image_embedding.positional_embedding"] = gaussian
+    mapped["prompt_encoder.shared_embedding.positional_embedding"] = gaussian
+    return mapped
+
+
 def map_sam_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official SAM / SAM-HQ keys -> transformers ``SamModel`` / ``SamHQModel`` keys."""
-    positional = state[_POSITIONAL]
-    mapped = split_mlp_layers(rename(state, _RULES), _MLPS)
-    del mapped["prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"]
-    # One random Fourier matrix serves the image and the prompts; transformers names it twice.
-    mapped["shared_image_embedding.positional_embedding"] = positional
-    mapped["prompt_encoder.shared_embedding.positional_embedding"] = positional
-    return mapped
+    image = dict(state)
+    gaussian = image.pop(_POSITIONAL)
+    return with_positional_embedding(split_mlp_layers(rename(image, _RULES), _MLPS), gaussian)

@@ -23,7 +23,8 @@ from transformers import (
     Sam2VisionConfig,
 )
 
-from .key_rules import count_indexed, rename, sequential, split_mlp_layers
+from .key_rules import count_indexed, rename, split_mlp_layers
+from .official_sam import HEAD_RULES, mask_decoder_sizes, with_positional_embedding
 
 
 @dataclass(frozen=True)
@@ -69,28 +70,14 @@ _RULES = [
     (r"^no_mem_embed$", "no_memory_embedding"),
     (r"^sam_prompt_encoder\.", "prompt_encoder."),
     (r"^sam_mask_decoder\.", "mask_decoder."),
-    (r"^prompt_encoder\.mask_downscaling\.", "prompt_encoder.mask_embed."),
-    *sequential(
-        r"prompt_encoder\.mask_embed",
-        ["conv1", "layer_norm1", None, "conv2", "layer_norm2", None, "conv3"],
-    ),
     (r"^(mask_decoder\.transformer\.(?:layers\.\d+\.)?\w+)\.out_proj\.", r"\1.o_proj."),
-    (r"^(mask_decoder\.transformer\.layers\.\d+)\.norm(\d)\.", r"\1.layer_norm\2."),
-    (
-        r"^mask_decoder\.transformer\.norm_final_attn\.",
-        "mask_decoder.transformer.layer_norm_final_attn.",
-    ),
-    (r"^mask_decoder\.output_upscaling\.", "mask_decoder.upscale."),
-    *sequential(r"mask_decoder\.upscale", ["conv1", "layer_norm", None, "conv2"]),
-    (r"^mask_decoder\.upscale\.(\w+)\.", r"mask_decoder.upscale_\1."),
+    *HEAD_RULES,
 ]
 _MLPS = (
     r"(?:vision_encoder\.backbone\.blocks\.\d+\.mlp|mask_decoder\.transformer\.layers\.\d+\.mlp"
     r"|mask_decoder\.(?:output_hypernetworks_mlps\.\d+|iou_prediction_head|pred_obj_score_head))"
 )
 _POSITIONAL = "sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"
-# _build_sam_heads: TwoWayTransformer(..., num_heads=8).
-DECODER_HEADS = 8
 
 
 def is_sam2(state: Mapping[str, torch.Tensor]) -> bool:
@@ -179,18 +166,7 @@ def sam2_config(state: Mapping[str, torch.Tensor], **layout_changes: object) -> 
         patch_size=16,
         mask_input_channels=state["sam_prompt_encoder.mask_downscaling.3.weight"].shape[0],
     )
-    decoder_layer = "sam_mask_decoder.transformer.layers.0"
-    cross = state[f"{decoder_layer}.cross_attn_token_to_image.q_proj.weight"]
-    decoder = Sam2MaskDecoderConfig(
-        hidden_size=hidden,
-        mlp_dim=state[f"{decoder_layer}.mlp.layers.0.weight"].shape[0],
-        num_hidden_layers=count_indexed(state, "sam_mask_decoder.transformer.layers"),
-        num_attention_heads=DECODER_HEADS,
-        attention_downsample_rate=hidden // cross.shape[0],
-        num_multimask_outputs=state["sam_mask_decoder.mask_tokens.weight"].shape[0] - 1,
-        iou_head_depth=count_indexed(state, "sam_mask_decoder.iou_prediction_head.layers"),
-        iou_head_hidden_dim=state["sam_mask_decoder.iou_prediction_head.layers.0.weight"].shape[0],
-    )
+    decoder = Sam2MaskDecoderConfig(**mask_decoder_sizes(state, "sam_mask_decoder", "mlp.layers.0"))
     return Sam2Config(
         vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder
     )
@@ -199,11 +175,9 @@ def sam2_config(state: Mapping[str, torch.Tensor], **layout_changes: object) -> 
 def map_sam2_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official SAM 2 keys -> transformers ``Sam2Model`` keys (video-only weights dropped)."""
     image = {k: v for k, v in state.items() if not k.startswith(_VIDEO_ONLY)}
-    positional = image.pop(_POSITIONAL)
+    gaussian = image.pop(_POSITIONAL)
     points = sorted(k for k in image if k.startswith("sam_prompt_encoder.point_embeddings."))
     point_embed = torch.cat([image.pop(k) for k in points])  # 4 x [1, C] -> [4, C]
     mapped = split_mlp_layers(rename(image, _RULES), _MLPS)
     mapped["prompt_encoder.point_embed.weight"] = point_embed
-    mapped["shared_image_embedding.positional_embedding"] = positional
-    mapped["prompt_encoder.shared_embedding.positional_embedding"] = positional
-    return mapped
+    return with_positional_embedding(mapped, gaussian)

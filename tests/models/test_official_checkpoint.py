@@ -120,9 +120,11 @@ def test_missing_weight_is_named(tmp_path, weight, message):
 
 def test_mismatched_shapes_are_listed(tmp_path):
     state = random_state("tiny-sam2")
-    state["sam_mask_decoder.iou_token.weight"] = torch.zeros(1, 17)
+    state["sam_mask_decoder.output_upscaling.0.bias"] = torch.zeros(5)
     path = save_released(state, tmp_path / "sam2.pt")
-    with pytest.raises(CheckpointError, match="shape mismatches.*mask_decoder.iou_token"):
+    with pytest.raises(
+        CheckpointError, match=r"shape mismatches.*upscale_conv1.bias \(file \(5,\)"
+    ):
         load_official_model(path)
 
 
