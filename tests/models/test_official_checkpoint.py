@@ -135,10 +135,11 @@ def test_extra_weights_are_refused_where_the_official_loader_refuses_them(tmp_pa
         load_official_model(save_released(state, tmp_path / "sam.pth"))
     # GroundingDINO loads with strict=False: its files may carry entries the model does not use.
     state = random_state("tiny-grounding-dino")
-    state["label_enc.weight"] = torch.zeros(4, 256)
+    state["transformer.extra.weight"] = torch.zeros(4, 256)
+    state["label_enc.weight"] = torch.zeros(2001, 256)  # in the released files; known, not named
     model = load_official_model(save_released(state, tmp_path / "gdino.pth"))
     assert model.config.model_type == "grounding-dino"
-    assert "label_enc.weight" in caplog.text
+    assert "transformer.extra.weight" in caplog.text and "label_enc" not in caplog.text
 
 
 def test_another_family_than_asked_for_is_named(tmp_path):

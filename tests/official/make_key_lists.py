@@ -26,6 +26,8 @@ from tiny_official import (  # noqa: E402
     tiny_sam2,
 )
 
+from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS  # noqa: E402
+
 OUT = REFERENCE / "official"
 VOCAB = REFERENCE / "bert-base-uncased-vocab.txt"
 GROUNDING_DINO = {
@@ -35,9 +37,27 @@ GROUNDING_DINO = {
 
 
 def write(name: str, model: torch.nn.Module) -> None:
-    lines = [f"{json.dumps(k)}: {json.dumps(list(v.shape))}" for k, v in model.state_dict().items()]
+    """Writes the key list; for a released model, also how much larger the published file is
+    than the model's weights (archive entries take some tens of KB; more means other tensors)."""
+    state = model.state_dict()
+    lines = [f"{json.dumps(k)}: {json.dumps(list(v.shape))}" for k, v in state.items()]
     (OUT / f"{name}.json").write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
-    print(f"{name}: {len(lines)} keys")
+    report = f"{name}: {len(lines)} keys"
+    if name in OFFICIAL_CHECKPOINTS:
+        weights = _bytes(state)
+        published = OFFICIAL_CHECKPOINTS[name].files[0].size
+        report += f", published file - weights: {published - weights:,} bytes"
+    print(report)
+
+
+def _bytes(state: dict[str, torch.Tensor]) -> int:
+    """Bytes of the weights as torch.save stores them: a shared tensor once."""
+    if any(v.is_meta for v in state.values()):  # meta tensors share nothing here
+        return sum(v.numel() * v.element_size() for v in state.values())
+    storages = {
+        v.untyped_storage().data_ptr(): v.untyped_storage().nbytes() for v in state.values()
+    }
+    return sum(storages.values())
 
 
 def full_grounding_dino(config: str, bert_folder: Path) -> torch.nn.Module:
