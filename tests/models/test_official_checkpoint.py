@@ -158,3 +158,17 @@ def test_code_executing_pickles_are_refused(tmp_path):
     torch.save({"model": random_state("tiny-sam"), "run": os.system}, path)
     with pytest.raises(CheckpointError, match="safe loading refuses"):
         load_official_model(path)
+
+
+@pytest.mark.parametrize("kept", ["bbox_embed.", "transformer.decoder.bbox_embed."])
+def test_grounding_dino_box_head_under_either_name(tmp_path, kept):
+    # One module under two names; the mmdetection converter notes the released files differ here.
+    state = random_state("tiny-grounding-dino")
+    other = "transformer.decoder.bbox_embed." if kept == "bbox_embed." else "bbox_embed."
+    state = {k: v for k, v in state.items() if not k.startswith(other)}
+    model = load_official_model(save_released(state, tmp_path / "gdino.pth"))
+    weights = model.state_dict()
+    expected = state[f"{kept}1.layers.2.weight"]
+    torch.testing.assert_close(weights["bbox_embed.1.layers.2.weight"], expected, rtol=0, atol=0)
+    decoder = weights["model.decoder.bbox_embed.1.layers.2.weight"]
+    torch.testing.assert_close(decoder, expected, rtol=0, atol=0)
