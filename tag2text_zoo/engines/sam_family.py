@@ -236,6 +236,8 @@ def load_sam(
             path, families=FAMILIES, trusted_sha256=trusted_official_sha256(), **layout
         )
         return model, official_processor(model.config)
+    if layout:
+        raise ValueError(f"layout fields {sorted(layout)} are for official SAM 2 files only")
     model_type = AutoConfig.from_pretrained(str(name_or_path)).model_type
     model_cls, processor_cls, _ = _family(model_type)
     return model_cls.from_pretrained(str(name_or_path)), processor_cls.from_pretrained(

@@ -150,3 +150,5 @@ def test_hub_ids_and_folders_still_go_to_transformers(grounded_dirs):
     model, _ = load_sam(grounded_dirs[1])
     assert model.config.model_type == "sam"
     assert torch.is_tensor(model.vision_encoder.pos_embed)
+    with pytest.raises(ValueError, match="for official SAM 2 files only"):
+        load_sam(grounded_dirs[1], image_size=64)
