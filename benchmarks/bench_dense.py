@@ -35,10 +35,15 @@ def _clip(name: str | None) -> CLIPModel:
         return CLIPModel.from_pretrained(name)
     config = CLIPConfig(
         text_config={"hidden_size": 512, "intermediate_size": 2048, "num_attention_heads": 8},
-        vision_config={"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12,
-                       "patch_size": 16, "image_size": 224},
+        vision_config={
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_attention_heads": 12,
+            "patch_size": 16,
+            "image_size": 224,
+        },
         projection_dim=512,
-    )  # fmt: skip
+    )
     return CLIPModel(config)
 
 
@@ -63,8 +68,15 @@ def main() -> None:
             ("main stride 224", MAIN_SETTINGS),
             ("voc stride 56", VOC_SETTINGS),
         ):
-            seg = DenseSegmenter(clip, tokenizer, head, device=args.device, dtype=args.dtype,
-                                 settings=settings, batch_size=args.batch_size)  # fmt: skip
+            seg = DenseSegmenter(
+                clip,
+                tokenizer,
+                head,
+                device=args.device,
+                dtype=args.dtype,
+                settings=settings,
+                batch_size=args.batch_size,
+            )
             seg.predict(images[:1], CLASSES)  # warm-up, text cache
             if seg.device.type == "cuda":
                 torch.cuda.synchronize()
@@ -73,18 +85,31 @@ def main() -> None:
             if seg.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
-            rows.append({"mode": mode, "settings": setting_name, "images": len(images),
-                         "seconds": round(seconds, 3),
-                         "images_per_s": round(len(images) / seconds, 3)})  # fmt: skip
+            rows.append(
+                {
+                    "mode": mode,
+                    "settings": setting_name,
+                    "images": len(images),
+                    "seconds": round(seconds, 3),
+                    "images_per_s": round(len(images) / seconds, 3),
+                }
+            )
             print(f"{mode:14s} {setting_name:16s} {rows[-1]['images_per_s']:8.3f} images/s")
     cuda = seg.device.type == "cuda"
     report = {
-        "benchmark": "bench_dense", "device": str(seg.device),
+        "benchmark": "bench_dense",
+        "device": str(seg.device),
         "device_name": torch.cuda.get_device_name() if cuda else platform.processor(),
-        "threads": torch.get_num_threads(), "dtype": args.dtype, "batch_size": args.batch_size,
-        "image_size": [480, 640], "resized": [448, 597], "classes": len(CLASSES),
-        "clip": args.clip or "random ViT-B/16", "torch": torch.__version__, "rows": rows,
-    }  # fmt: skip
+        "threads": torch.get_num_threads(),
+        "dtype": args.dtype,
+        "batch_size": args.batch_size,
+        "image_size": [480, 640],
+        "resized": [448, 597],
+        "classes": len(CLASSES),
+        "clip": args.clip or "random ViT-B/16",
+        "torch": torch.__version__,
+        "rows": rows,
+    }
     out = ROOT / "benchmarks" / "results" / f"bench_dense_{seg.device.type}_{args.dtype}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

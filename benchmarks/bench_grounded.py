@@ -37,10 +37,10 @@ from transformers import (
     SamProcessor,
 )
 
-from tag2text_zoo import load_tagger
+from tag2text_zoo import load_tagger, to_detections
+from tag2text_zoo.engines.device import autocast
 from tag2text_zoo.engines.grounded import GroundedSegmenter, load_grounded_segmenter
 from tag2text_zoo.engines.grounding_decode import Detections
-from tag2text_zoo.fo.detections import to_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT / "tests" / "data" / "reference" / "bert-base-uncased-vocab.txt"
@@ -58,9 +58,12 @@ def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
     )
     sam_config, sam_processor = SamConfig(), SamProcessor(SamImageProcessor())
     return GroundedSegmenter(
-        GroundingDinoForObjectDetection(GroundingDinoConfig()), detector_processor,
-        SamModel(sam_config), sam_processor, **options,
-    )  # fmt: skip
+        GroundingDinoForObjectDetection(GroundingDinoConfig()),
+        detector_processor,
+        SamModel(sam_config),
+        sam_processor,
+        **options,
+    )
 
 
 def _top(d: Detections, k: int) -> Detections:
@@ -99,14 +102,17 @@ def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
         dets = [_top(d, boxes) for d in dets]
         enc = seg.segmenter_processor.image_processor(chunk, return_tensors="pt")
         pixels = enc["pixel_values"].to(seg.device)
-        with seg._autocast():
+        with autocast(seg.device, seg.autocast_dtype):
             emb = stages.time("sam_encoder", seg.segmenter.get_image_embeddings, pixels)
 
         def decode(emb=emb, dets=dets):
             for row, d in enumerate(dets):
-                with seg._autocast():
-                    seg.segmenter(image_embeddings=emb[row : row + 1], input_boxes=d.boxes[None],
-                                  multimask_output=False)  # fmt: skip
+                with autocast(seg.device, seg.autocast_dtype):
+                    seg.segmenter(
+                        image_embeddings=emb[row : row + 1],
+                        input_boxes=d.boxes[None],
+                        multimask_output=False,
+                    )
 
         stages.time("sam_decoder", decode)
         outs = stages.time("sam_full", seg.segment_boxes, chunk, dets)
@@ -116,19 +122,22 @@ def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
 def demo_pipeline(seg, tagger, images, boxes, dataset, stages) -> None:
     """The demos' settings: batch 1, float32, NMS on the CPU, one SAM call per box."""
     for image in images:
-        result = stages.time("tagging", tagger.predict_tensors, tagger.preprocess(image)[None],
-                             None, False)[0]  # fmt: skip
+        result = stages.time(
+            "tagging", tagger.predict_tensors, tagger.preprocess(image)[None], None, False
+        )[0]
         tags = (result.tags + TAGS)[: len(TAGS)]
         (det,) = stages.time("detection", _detect_cpu_nms, seg, image, tags)
         det = _top(det, boxes)
         enc = seg.segmenter_processor.image_processor([image], return_tensors="pt")
-        emb = stages.time("sam_encoder", seg.segmenter.get_image_embeddings,
-                          enc["pixel_values"].to(seg.device))  # fmt: skip
+        emb = stages.time(
+            "sam_encoder", seg.segmenter.get_image_embeddings, enc["pixel_values"].to(seg.device)
+        )
 
         def per_box(emb=emb, det=det):
             for box in det.boxes.to(seg.device):
-                seg.segmenter(image_embeddings=emb, input_boxes=box[None, None],
-                              multimask_output=False)  # fmt: skip
+                seg.segmenter(
+                    image_embeddings=emb, input_boxes=box[None, None], multimask_output=False
+                )
 
         stages.time("sam_decoder", per_box)
         stages.time("writing", _write, dataset, [None])
@@ -175,24 +184,36 @@ def run(args: argparse.Namespace) -> dict:
                 if setting == "demo":
                     demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)
                 else:
-                    engine_pipeline(seg, tagger, images, args.boxes, args.batch_size, dataset,
-                                    stages)  # fmt: skip
+                    engine_pipeline(
+                        seg, tagger, images, args.boxes, args.batch_size, dataset, stages
+                    )
                 total = time.perf_counter() - start - stages.seconds.pop("sam_full", 0.0)
                 for stage, secs in [*stages.seconds.items(), ("end_to_end", total)]:
-                    rows.append({"setting": setting, "stage": stage,
-                                 "images_per_s": round(len(images) / secs, 3)})  # fmt: skip
+                    rows.append(
+                        {
+                            "setting": setting,
+                            "stage": stage,
+                            "images_per_s": round(len(images) / secs, 3),
+                        }
+                    )
     finally:
         dataset.delete()
     cuda = device.type == "cuda"
     return {
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
         "torch_threads": torch.get_num_threads(),
-        "images": args.images, "image_size": list(args.size), "boxes_per_image": args.boxes,
-        "batch_size": args.batch_size, "engine_dtype": args.dtype, "small": args.small,
-        "models": "random-init GroundingDinoConfig() + SamConfig()" if not args.detector
+        "images": args.images,
+        "image_size": list(args.size),
+        "boxes_per_image": args.boxes,
+        "batch_size": args.batch_size,
+        "engine_dtype": args.dtype,
+        "small": args.small,
+        "models": "random-init GroundingDinoConfig() + SamConfig()"
+        if not args.detector
         else f"{args.detector} + {args.segmenter}",
-        "tagger": _portable(args.tagger), "results": rows,
-    }  # fmt: skip
+        "tagger": _portable(args.tagger),
+        "results": rows,
+    }
 
 
 def _portable(name_or_dir: str) -> str:

@@ -173,9 +173,13 @@ def _with_dtype(tagger: Tagger, dtype: str) -> Tagger:
     if dtype == "float32":
         return tagger
     return Tagger(
-        tagger.model, tagger.config, tagger.tag_names, tagger.tokenizer,
-        device=tagger.device, dtype=dtype,
-    )  # fmt: skip
+        tagger.model,
+        tagger.config,
+        tagger.tag_names,
+        tagger.tokenizer,
+        device=tagger.device,
+        dtype=dtype,
+    )
 
 
 def _device_name(device: torch.device) -> str:
@@ -202,8 +206,10 @@ def main() -> None:
     print(f"{'mode':<14}{'setting':<20}{'batch':>6}{'dtype':>10}{'img/s':>10}{'vs ref':>9}")
     for r in result["rows"]:
         ratio = f"{r['vs_reference']:.2f}x" if r["vs_reference"] else ""
-        print(f"{r['mode']:<14}{r['setting']:<20}{r['batch_size']:>6}{r['dtype']:>10}"
-              f"{r['img_s']:>10.3f}{ratio:>9}")  # fmt: skip
+        print(
+            f"{r['mode']:<14}{r['setting']:<20}{r['batch_size']:>6}{r['dtype']:>10}"
+            f"{r['img_s']:>10.3f}{ratio:>9}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     tag = Path(result["model"]).name
     kind = "cuda" if args.device.startswith("cuda") else "cpu"

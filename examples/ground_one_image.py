@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
-from tag2text_zoo import load_tagger
-from tag2text_zoo.engines.grounded import GroundedResult, load_grounded_segmenter
-from tag2text_zoo.engines.preprocess import load_image
+from tag2text_zoo import GroundedResult, defaults, load_grounded_segmenter, load_tagger, parse_tags
 
 
 def overlay(image: Image.Image, result: GroundedResult, alpha: float = 0.45) -> Image.Image:
@@ -40,23 +38,26 @@ def main(argv: Sequence[str] | None = None) -> GroundedResult:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tags", help='tags to ground, e.g. "dog,grass"')
     source.add_argument("--tagger", help="tag the image with this model first")
-    parser.add_argument("--detector", default="IDEA-Research/grounding-dino-tiny")
-    parser.add_argument("--segmenter", default="facebook/sam-vit-base")
+    parser.add_argument("--detector", default=defaults.DETECTOR)
+    parser.add_argument("--segmenter", default=defaults.SEGMENTER)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--box-threshold", type=float, default=0.25)
-    parser.add_argument("--text-threshold", type=float, default=0.2)
+    parser.add_argument("--box-threshold", type=float, default=defaults.BOX_THRESHOLD)
+    parser.add_argument("--text-threshold", type=float, default=defaults.TEXT_THRESHOLD)
     parser.add_argument("--out", default="overlay.png")
     args = parser.parse_args(argv)
 
-    image = load_image(args.image)
+    image = ImageOps.exif_transpose(Image.open(args.image)).convert("RGB")
     if args.tags:
-        tags = [t.strip() for t in args.tags.split(",")]
+        tags = parse_tags(args.tags)
     else:
         tags = load_tagger(args.tagger, device=args.device).predict([image])[0].tags
     segmenter = load_grounded_segmenter(
-        args.detector, args.segmenter, device=args.device,
-        box_threshold=args.box_threshold, text_threshold=args.text_threshold,
-    )  # fmt: skip
+        args.detector,
+        args.segmenter,
+        device=args.device,
+        box_threshold=args.box_threshold,
+        text_threshold=args.text_threshold,
+    )
     (result,) = segmenter.segment([image], [tags])
     overlay(image, result).save(args.out)
     print(f"tags: {', '.join(tags)}\nboxes: {', '.join(result.labels) or '(none)'}")

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 
 import fiftyone as fo
 
-from tag2text_zoo import load_tagger
-from tag2text_zoo.fo import TaggerModel
+from tag2text_zoo import label_samples, load_tagger
 
 
 def main(argv: Sequence[str] | None = None) -> fo.Dataset:
@@ -25,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> fo.Dataset:
     args = parser.parse_args(argv)
 
     dataset = fo.Dataset.from_images_dir(args.folder, progress=False)
-    model = TaggerModel(load_tagger(args.model, device=args.device))
-    dataset.apply_model(model, label_field="t2t", batch_size=args.batch_size)
+    tagger = load_tagger(args.model, device=args.device)
+    report = label_samples(dataset, tagger, "t2t", batch_size=args.batch_size)
+    print(f"tagged: {report.summary()}")
 
     for sample in dataset.limit(args.show):
         tags = ", ".join(f"{c.label} ({c.confidence:.2f})" for c in sample.t2t_tags.classifications)

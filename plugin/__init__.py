@@ -1,4 +1,5 @@
-"""FiftyOne App operators for tag2text-zoo; each is a thin shell over :mod:`tag2text_zoo.fo`.
+"""FiftyOne App operators for tag2text-zoo; each is a form, one call of the
+:mod:`tag2text_zoo` API, and its report.
 
 ``fiftyone.yml`` at the repository root names this file as the plugin's entry point.
 """

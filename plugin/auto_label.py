@@ -8,9 +8,18 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from tag2text_zoo import tags_field
+
 from . import common
-from .segment import load_segmenter, mask_inputs, segment_kwargs
-from .tag_images import label_with_tagger, tagger_inputs
+from .segment import segmenting_stage
+from .tag_images import tagger_inputs, tagging_stage
+
+DEFAULT_FIELD = "auto"
+
+
+def detections_field(label_field: str) -> str:
+    """Where Auto-label writes its ``fo.Detections``: ``<label_field>_detections``."""
+    return f"{label_field}_detections"
 
 
 def _inputs(ctx: Any, inputs: types.Object) -> None:
@@ -18,16 +27,16 @@ def _inputs(ctx: Any, inputs: types.Object) -> None:
     common.grounding_inputs(ctx, inputs)
     field = inputs.str(
         "label_field",
-        default="auto",
+        default=DEFAULT_FIELD,
         required=True,
         label="Label field",
         description="writes <field>_tags, <field>_caption, <field>_detections",
     )
-    name = ctx.params.get("label_field") or "auto"
-    common.labels_field_ok(ctx, field, f"{name}_tags", fo.Classifications)
+    name = ctx.params.get("label_field") or DEFAULT_FIELD
+    common.labels_field_ok(ctx, field, tags_field(name), fo.Classifications)
     if not field.invalid:
-        common.labels_field_ok(ctx, field, f"{name}_detections", fo.Detections)
-    mask_inputs(ctx, inputs)
+        common.labels_field_ok(ctx, field, detections_field(name), fo.Detections)
+    common.mask_inputs(ctx, inputs)
     common.run_inputs(inputs, batch_size=4)
     common.size_notice(ctx, inputs)
 
@@ -36,13 +45,16 @@ class AutoLabel(foo.Operator):
     @property
     def config(self) -> foo.OperatorConfig:
         return foo.OperatorConfig(
-            name="auto_label", label="Auto-label (tags, caption, masks)", dynamic=True,
-            execute_as_generator=True, allow_delegated_execution=True, icon="auto_awesome",
-        )  # fmt: skip
+            name="auto_label",
+            label="Auto-label (tags, caption, masks)",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_delegated_execution=True,
+            icon="auto_awesome",
+        )
 
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
-        ctx.target_view()
         _inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Auto-label"))
 
@@ -50,16 +62,12 @@ class AutoLabel(foo.Operator):
         return common.execution_options(ctx)
 
     def execute(self, ctx: Any) -> Any:
-        from tag2text_zoo.fo.grounded_runs import segment_samples
+        field = ctx.params.get("label_field") or DEFAULT_FIELD
+        stages = [
+            tagging_stage(ctx, field),
+            segmenting_stage(ctx, detections_field(field), prompt_field=tags_field(field)),
+        ]
+        return common.run_and_report(ctx, stages)
 
-        field = ctx.params.get("label_field", "auto")
-        view = ctx.target_view()
-        yield from label_with_tagger(ctx, view, field)
-        segmenter, kwargs = load_segmenter(ctx), segment_kwargs(ctx)
-
-        def work(chunk: fo.DatasetView) -> None:
-            segment_samples(chunk, segmenter, f"{field}_detections",
-                            prompt_field=f"{field}_tags", **kwargs)  # fmt: skip
-
-        yield from common.in_chunks(ctx, view, 4 * kwargs["batch_size"], work, "Segmenting")
-        yield ctx.trigger("reload_dataset")
+    def resolve_output(self, ctx: Any) -> types.Property:
+        return common.report_output()

@@ -1,12 +1,11 @@
-"""Form pieces, checks and progress shared by the operators; no model code lives here."""
+"""What the operators share: form pieces and checks, and running a job with its progress and
+report shown to the user. No model code lives here: runs go through :mod:`tag2text_zoo`."""
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
-import time
+import queue
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,59 +13,25 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from tag2text_zoo import RunReport, defaults
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.assets.download import default_models_dir, installed_model_dir
-from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS, installed_official_checkpoint
+from tag2text_zoo.assets.hub import online
+from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS, weights_problem
 
 # Above this many target samples the form recommends delegated execution.
 LARGE_VIEW = 500
-_OFFICIAL = {n: s.model_type for n, s in OFFICIAL_CHECKPOINTS.items()}
-DETECTORS = ["IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-dino-base"]
-DETECTORS += [n for n, family in _OFFICIAL.items() if family == "grounding-dino"]
-SEGMENTERS = ["facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge"]
-SEGMENTERS += [n for n, family in _OFFICIAL.items() if family != "grounding-dino"]
+
+# The detector and SAM choices: the hub pairs' models, then the official files by catalogue name.
+_OFFICIAL = {name: spec.model_type for name, spec in OFFICIAL_CHECKPOINTS.items()}
+DETECTORS = (*defaults.DETECTORS, *(n for n, f in _OFFICIAL.items() if f == "grounding-dino"))
+SEGMENTERS = (*defaults.SEGMENTERS, *(n for n, f in _OFFICIAL.items() if f != "grounding-dino"))
+
+# A run stage: its label and the work, called with a progress callback(processed, total).
+Stage = tuple[str, Callable[[Callable[[int, int], None]], RunReport]]
 
 
-@functools.lru_cache(maxsize=1)
-def _reachable(_minute: int) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
-def online() -> bool:
-    """Whether model files could be downloaded now (checked at most once a minute)."""
-    return _reachable(int(time.monotonic() // 60))
-
-
-def _weights_problem(value: str) -> str | None:
-    """Why a model (hub id, folder, official checkpoint file or catalogue name) cannot be loaded
-    now, or None."""
-    path = Path(value).expanduser()
-    if path.is_file():
-        return None  # an official checkpoint file, recognised and converted when loaded
-    if path.is_dir():
-        return None if (path / "config.json").is_file() else f"{value} has no config.json"
-    if value in OFFICIAL_CHECKPOINTS:
-        if installed_official_checkpoint(value) or online():
-            return None
-        folder = default_models_dir() / value
-        return f"{value} is not downloaded and there is no network: put its files in {folder}"
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = isinstance(try_to_load_from_cache(value, "config.json"), str)
-    except ValueError:
-        return f"{value!r} is neither a folder, a file, a catalogue name nor a Hugging Face hub id"
-    if cached or online():
-        return None
-    return f"{value} is not in the Hugging Face cache and there is no network to download it"
-
-
+# -- form pieces --------------------------------------------------------------------------------
 def fail(prop: types.Property, message: str) -> None:
     """Marks a form property invalid; the App shows ``message`` and refuses to run."""
     prop.invalid = True
@@ -88,41 +53,85 @@ def device(ctx: Any) -> str | None:
     return None if value == "auto" else value
 
 
+def run_options(ctx: Any, batch_size: int) -> dict[str, Any]:
+    """The runners' options from the form: batch size, skipping, image-loading workers."""
+    return {
+        "batch_size": ctx.params.get("batch_size") or batch_size,
+        "skip_existing": ctx.params.get("skip_existing", True),
+        "num_workers": None if ctx.delegated else 0,  # no worker processes inside the App
+    }
+
+
 def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
     """Model choice (with its download status) and tag threshold."""
     names = list(CATALOGUE)
     prop = inputs.enum(
-        "model", names, default=names[0], label="Tagging model", view=types.Dropdown()
+        "model", names, default=defaults.TAGGER, label="Tagging model", view=types.Dropdown()
     )
-    name = ctx.params.get("model") or names[0]
+    name = ctx.params.get("model") or defaults.TAGGER
     if name in CATALOGUE and installed_model_dir(name) is None:
-        size = CATALOGUE[name].size_bytes / 1e9
         if not online():
-            fail(prop, f"{name} is not downloaded and there is no network: run "
-                 f"`python -m tag2text_zoo tag IMAGE --model {name}` where there is, or put its "
-                 f"files in {default_models_dir() / name}")  # fmt: skip
+            fail(
+                prop,
+                f"{name} is not downloaded and there is no network: run "
+                f"`python -m tag2text_zoo tag IMAGE --model {name}` where there is, or put its "
+                f"files in {default_models_dir() / name}",
+            )
         else:
-            inputs.view("download", types.Notice(label=f"{name} ({size:.1f} GB) is downloaded "
-                                                 "on first use"))  # fmt: skip
-    inputs.float("threshold", min=0.0, max=1.0, label="Tag threshold",
-                 description="keep tags scoring at least this; empty: the model's own")  # fmt: skip
+            size = CATALOGUE[name].size_bytes / 1e9
+            notice = types.Notice(label=f"{name} ({size:.1f} GB) is downloaded on first use")
+            inputs.view("download", notice)
+    inputs.float(
+        "threshold",
+        min=0.0,
+        max=1.0,
+        label="Tag threshold",
+        description="keep tags scoring at least this; empty: the model's own",
+    )
+
+
+def mask_inputs(ctx: Any, inputs: types.Object) -> None:
+    """Where masks go: in the database, or PNG files under a folder."""
+    inputs.bool(
+        "masks_to_disk",
+        default=False,
+        label="Write masks to disk",
+        description="PNG files referenced by mask_path instead of masks in the database",
+    )
+    if ctx.params.get("masks_to_disk"):
+        folder = Path(fo.config.default_dataset_dir) / "masks" / ctx.dataset.name
+        inputs.str("mask_dir", default=str(folder), required=True, label="Mask folder")
 
 
 def grounding_inputs(ctx: Any, inputs: types.Object) -> None:
-    """Detector and SAM choice (hub ids or local folders) and detection thresholds."""
-    for key, choices, label in (("detector", DETECTORS, "Grounding DINO"),
-                                ("segmenter", SEGMENTERS, "SAM")):  # fmt: skip
+    """Detector and SAM choice (hub ids, folders, official files or catalogue names) and
+    detection thresholds."""
+    for key, choices, label in (
+        ("detector", DETECTORS, "Grounding DINO"),
+        ("segmenter", SEGMENTERS, "SAM"),
+    ):
         view = types.AutocompleteView(choices=[types.Choice(c, label=c) for c in choices])
-        prop = inputs.str(key, default=choices[0], required=True, label=label, view=view,
-                          description="hub id, transformers folder, official checkpoint file "
-                          "or catalogue name")  # fmt: skip
-        problem = _weights_problem(ctx.params.get(key) or choices[0])
+        prop = inputs.str(
+            key,
+            default=choices[0],
+            required=True,
+            label=label,
+            view=view,
+            description="hub id, transformers folder, official checkpoint file or catalogue name",
+        )
+        problem = weights_problem(ctx.params.get(key) or choices[0])
         if problem:
             fail(prop, problem)
-    inputs.float("box_threshold", default=0.35, min=0.0, max=1.0, label="Box threshold")
-    inputs.float("text_threshold", default=0.25, min=0.0, max=1.0, label="Text threshold")
-    inputs.float("nms_iou", default=0.5, min=0.0, max=1.0, label="NMS IoU",
-                 description="boxes overlapping more than this are merged")  # fmt: skip
+    unit = {"min": 0.0, "max": 1.0}
+    inputs.float("box_threshold", default=defaults.BOX_THRESHOLD, label="Box threshold", **unit)
+    inputs.float("text_threshold", default=defaults.TEXT_THRESHOLD, label="Text threshold", **unit)
+    inputs.float(
+        "nms_iou",
+        default=defaults.NMS_IOU,
+        label="NMS IoU",
+        description="boxes overlapping more than this are merged",
+        **unit,
+    )
 
 
 def field_choice(
@@ -163,9 +172,11 @@ def labels_field_ok(ctx: Any, prop: types.Property, field: str, kind: type) -> N
 def size_notice(ctx: Any, inputs: types.Object) -> None:
     n = len(ctx.target_view())
     if n > LARGE_VIEW:
-        inputs.view("large", types.Warning(label=f"{n} samples: schedule this as a delegated "
-                                           "operation and run it with `fiftyone delegated "
-                                           "launch`"))  # fmt: skip
+        message = (
+            f"{n} samples: schedule this as a delegated operation and run it with "
+            "`fiftyone delegated launch`"
+        )
+        inputs.view("large", types.Warning(label=message))
 
 
 def execution_options(ctx: Any) -> foo.ExecutionOptions:
@@ -177,19 +188,65 @@ def execution_options(ctx: Any) -> foo.ExecutionOptions:
     )
 
 
-def in_chunks(
-    ctx: Any, view: fo.DatasetView, size: int, work: Callable[[fo.DatasetView], Any], what: str
-) -> Iterator[Any]:
-    """Runs ``work`` on consecutive chunks of ``view``, reporting progress after each.
+# -- running and reporting ----------------------------------------------------------------------
+def run_and_report(ctx: Any, stages: list[Stage]) -> Any:
+    """Runs the stages in order, showing progress and then their reports, failures included.
 
-    In the App the progress messages are yielded; a delegated run records them itself.
+    Delegated, progress goes to ``ctx.set_progress`` and the report is the operation's result
+    (shown by :func:`report_output`). In the App, this returns the generator the App iterates:
+    progress as it comes, then the report and a dataset reload.
     """
-    ids = view.values("id")
-    for start in range(0, len(ids), size):
-        work(view.select(ids[start : start + size]))
-        done = min(start + size, len(ids))
-        label = f"{what}: {done} / {len(ids)} samples"
-        if ctx.delegated:
-            ctx.set_progress(progress=done / len(ids), label=label)
-        else:
-            yield ctx.trigger("set_progress", {"progress": done / len(ids), "label": label})
+    if ctx.delegated:
+        return report_results({label: work(_recorder(ctx, label)) for label, work in stages})
+    return _in_app(ctx, stages)
+
+
+def _recorder(ctx: Any, label: str) -> Callable[[int, int], None]:
+    """A progress callback that records a delegated operation's progress."""
+    return lambda done, total: ctx.set_progress(**_progress(label, done, total))
+
+
+def _in_app(ctx: Any, stages: list[Stage]) -> Iterator[Any]:
+    reports = {}
+    for label, work in stages:
+        reports[label] = yield from _streamed(ctx, label, work)
+    outputs = report_output().to_json()
+    yield ctx.trigger("show_output", {"outputs": outputs, "results": report_results(reports)})
+    yield ctx.trigger("reload_dataset")
+
+
+def _streamed(ctx: Any, label: str, work: Callable) -> Iterator[Any]:
+    """Runs ``work`` in a thread and yields its progress to the App as it comes; returns its
+    report (its exception, if it raises)."""
+    updates: queue.SimpleQueue = queue.SimpleQueue()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(work, lambda done, total: updates.put((done, total)))
+        while not (future.done() and updates.empty()):
+            try:
+                done, total = updates.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            yield ctx.trigger("set_progress", _progress(label, done, total))
+        return future.result()
+
+
+def _progress(label: str, done: int, total: int) -> dict[str, Any]:
+    return {"progress": done / total if total else 1.0, "label": f"{label}: {done} / {total}"}
+
+
+def report_results(reports: dict[str, RunReport]) -> dict[str, str]:
+    """What the user sees of a run (Markdown lists): counts per stage, and every failed sample
+    with its file and reason."""
+    failures = [f"- {label}: `{f}`" for label, r in reports.items() for f in r.failures]
+    return {
+        "summary": "\n".join(f"- {label}: {r.summary()}" for label, r in reports.items()),
+        "failures": "\n".join(failures) or "none",
+    }
+
+
+def report_output() -> types.Property:
+    """How :func:`report_results` is shown."""
+    outputs = types.Object()
+    outputs.str("summary", label="Samples", view=types.MarkdownView())
+    outputs.str("failures", label="Failed samples", view=types.MarkdownView())
+    return types.Property(outputs, view=types.View(label="Run report"))

@@ -1,4 +1,4 @@
-"""Operator "Evaluate tags": :func:`tag2text_zoo.fo.evaluate.evaluate_tags` and its report."""
+"""Operator "Evaluate tags": :func:`tag2text_zoo.evaluate_tags` and its report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+
+from tag2text_zoo import evaluate_tags
 
 from . import common
 
@@ -27,13 +29,15 @@ class EvaluateTags(foo.Operator):
     @property
     def config(self) -> foo.OperatorConfig:
         return foo.OperatorConfig(
-            name="evaluate_tags", label="Evaluate tags", dynamic=True,
-            allow_delegated_execution=True, icon="fact_check",
-        )  # fmt: skip
+            name="evaluate_tags",
+            label="Evaluate tags",
+            dynamic=True,
+            allow_delegated_execution=True,
+            icon="fact_check",
+        )
 
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
-        ctx.target_view()
         _inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Evaluate tags"))
 
@@ -41,13 +45,13 @@ class EvaluateTags(foo.Operator):
         return common.execution_options(ctx)
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        from tag2text_zoo.fo.evaluate import evaluate_tags
-
         ctx.set_progress(progress=0.0, label="Evaluating tags")
         result = evaluate_tags(
-            ctx.target_view(), ctx.params["pred_field"], ctx.params["gt_field"],
+            ctx.target_view(),
+            ctx.params["pred_field"],
+            ctx.params["gt_field"],
             eval_key=ctx.params.get("eval_key") or None,
-        )  # fmt: skip
+        )
         if ctx.params.get("eval_key"):
             ctx.trigger("reload_dataset")
         return {"mAP": result.mAP, "report": result.report()}

@@ -1,4 +1,4 @@
-"""Operator "Tag and caption images": :func:`tag2text_zoo.fo.runs.label_samples` from the App."""
+"""Operator "Tag and caption images": :func:`tag2text_zoo.label_samples` from the App."""
 
 from __future__ import annotations
 
@@ -8,71 +8,82 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from tag2text_zoo import ModelSpec, defaults, label_samples, tags_field
+
 from . import common
 
 
 def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
     """Tagging choices shared with "Auto-label": model, threshold, tags steering the caption."""
     common.tagger_inputs(ctx, inputs)
-    inputs.enum("tags_from", ["model", "typed", "field"], default="model",
-                         label="Specified tags", view=types.RadioGroup(),
-                         description="tags that steer the caption: the model's own, typed "
-                         "ones for every image, or each sample's from a field")  # fmt: skip
+    inputs.enum(
+        "tags_from",
+        ["model", "typed", "field"],
+        default="model",
+        label="Specified tags",
+        view=types.RadioGroup(),
+        description="tags that steer the caption: the model's own, typed ones for every image, "
+        "or each sample's from a field",
+    )
     if ctx.params.get("tags_from") == "typed":
         inputs.str("specified_tags", required=True, label="Tags", description="e.g. cloud,sky")
     elif ctx.params.get("tags_from") == "field":
-        common.field_choice(ctx, inputs, "prompt_field", "Tags field",
-                            (fo.Classifications, str, list), required=True)  # fmt: skip
+        kinds = (fo.Classifications, str, list)
+        common.field_choice(ctx, inputs, "prompt_field", "Tags field", kinds, required=True)
+
+
+def tagging_stage(ctx: Any, label_field: str) -> common.Stage:
+    """The form's tagging run of the target view, as a stage of :func:`common.run_and_report`."""
+    p, source = ctx.params, ctx.params.get("tags_from")
+    name = p.get("model") or defaults.TAGGER
+    spec = ModelSpec(
+        "tagger",
+        {"name_or_dir": name, "device": common.device(ctx), "threshold": p.get("threshold")},
+    )
+
+    def work(progress):
+        return label_samples(
+            ctx.target_view(),
+            spec,
+            label_field,
+            prompt_field=p.get("prompt_field") if source == "field" else None,
+            specified_tags=p.get("specified_tags") if source == "typed" else None,
+            progress=progress,
+            **common.run_options(ctx, batch_size=8),
+        )
+
+    return f"Tagging with {name}", work
 
 
 def _inputs(ctx: Any, inputs: types.Object) -> None:
     tagger_inputs(ctx, inputs)
-    field = inputs.str("label_field", default="t2t", required=True, label="Label field",
-                       description="writes <field>_tags and <field>_caption")  # fmt: skip
-    name = ctx.params.get("label_field") or "t2t"
-    common.labels_field_ok(ctx, field, f"{name}_tags", fo.Classifications)
+    field = inputs.str(
+        "label_field",
+        default=defaults.TAGGING_FIELD,
+        required=True,
+        label="Label field",
+        description="writes <field>_tags and <field>_caption",
+    )
+    name = ctx.params.get("label_field") or defaults.TAGGING_FIELD
+    common.labels_field_ok(ctx, field, tags_field(name), fo.Classifications)
     common.run_inputs(inputs, batch_size=8)
     common.size_notice(ctx, inputs)
-
-
-def label_with_tagger(ctx: Any, view: fo.DatasetView, field: str) -> Any:
-    """Loads the chosen tagger and labels ``view`` chunk by chunk (a progress generator)."""
-    from tag2text_zoo import load_tagger
-    from tag2text_zoo.fo.model import TaggerModel, TaggerModelConfig
-    from tag2text_zoo.fo.runs import label_samples
-
-    name = ctx.params.get("model") or "tag2text-swin-14m"
-    tagger = load_tagger(
-        name, device=common.device(ctx),
-        threshold=ctx.params.get("threshold"),
-    )  # fmt: skip
-    source = ctx.params.get("tags_from")
-    model = TaggerModel(tagger, TaggerModelConfig(
-        prompt_field=ctx.params.get("prompt_field") if source == "field" else None,
-        specified_tags=ctx.params.get("specified_tags") if source == "typed" else None,
-    ))  # fmt: skip
-    batch_size = ctx.params.get("batch_size") or 8
-    skip = ctx.params.get("skip_existing", True)
-    workers = None if ctx.delegated else 0  # no DataLoader worker processes inside the App
-
-    def work(chunk: fo.DatasetView) -> None:
-        label_samples(chunk, model, field, batch_size, num_workers=workers, progress=False,
-                      skip_existing=skip)  # fmt: skip
-
-    yield from common.in_chunks(ctx, view, 4 * batch_size, work, f"Tagging with {name}")
 
 
 class TagImages(foo.Operator):
     @property
     def config(self) -> foo.OperatorConfig:
         return foo.OperatorConfig(
-            name="tag_images", label="Tag and caption images", dynamic=True,
-            execute_as_generator=True, allow_delegated_execution=True, icon="sell",
-        )  # fmt: skip
+            name="tag_images",
+            label="Tag and caption images",
+            dynamic=True,
+            execute_as_generator=True,
+            allow_delegated_execution=True,
+            icon="sell",
+        )
 
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
-        ctx.target_view()
         _inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label="Tag and caption images"))
 
@@ -80,5 +91,8 @@ class TagImages(foo.Operator):
         return common.execution_options(ctx)
 
     def execute(self, ctx: Any) -> Any:
-        yield from label_with_tagger(ctx, ctx.target_view(), ctx.params.get("label_field", "t2t"))
-        yield ctx.trigger("reload_dataset")
+        field = ctx.params.get("label_field") or defaults.TAGGING_FIELD
+        return common.run_and_report(ctx, [tagging_stage(ctx, field)])
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        return common.report_output()

@@ -1,4 +1,8 @@
-"""Command line: ``python -m tag2text_zoo <command>``; a thin shell over :mod:`tag2text_zoo.api`."""
+"""Command line: ``python -m tag2text_zoo <command>``; a thin shell over the public API.
+
+Exit codes: 0 when everything was done, 1 when some images or samples failed (each is named on
+stderr), 2 for a usage error (nothing was done).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,32 @@ from collections.abc import Sequence
 
 import torch
 
-from .api import load_tagger
+from . import (
+    ImageLoadError,
+    RunReport,
+    TagResult,
+    TrainConfig,
+    dataset_for,
+    defaults,
+    label_samples,
+    load_grounded_segmenter,
+    load_tagger,
+    parse_tags,
+    segment_samples,
+    tags_field,
+    train_tagalign,
+)
 from .assets.catalogue import CATALOGUE
-from .engines.preprocess import ImageLoadError
-from .engines.tagger import TagResult
+
+_DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default=None, help=_DEVICE_HELP)
+    parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
     parser.add_argument("--threshold", type=float, default=None, help="global tag threshold")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
@@ -29,11 +47,20 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _load_tagger(args: argparse.Namespace):
+    return load_tagger(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        models_dir=args.models_dir,
+        threshold=args.threshold,
+        batch_size=args.batch_size,
+        exif_transpose=not args.no_exif,
+    )
+
+
 def _tag(args: argparse.Namespace) -> int:
-    tagger = load_tagger(
-        args.model, device=args.device, dtype=args.dtype, models_dir=args.models_dir,
-        threshold=args.threshold, batch_size=args.batch_size, exif_transpose=not args.no_exif,
-    )  # fmt: skip
+    tagger = _load_tagger(args)
     caption = not args.no_caption and tagger.can_caption
     failed = 0
     good: list[tuple[str, torch.Tensor]] = []
@@ -78,44 +105,94 @@ def _as_text(path: str, r: TagResult) -> str:
     return "\n".join(lines)
 
 
-def _label(args: argparse.Namespace) -> int:
-    from .fo.runs import dataset_for, label_samples
+def _print_report(name: str, field: str, report: RunReport) -> int:
+    """Prints each failure on stderr and the true counts; the exit code (1 if any failed)."""
+    for failure in report.failures:
+        print(f"error: {failure}", file=sys.stderr)
+    print(f"{name}: {field}: {report.summary()}")
+    return 1 if report.failures else 0
 
+
+def _label(args: argparse.Namespace) -> int:
     dataset = dataset_for(args.target, args.dataset)
-    tagger = load_tagger(
-        args.model, device=args.device, dtype=args.dtype, models_dir=args.models_dir,
-        threshold=args.threshold, exif_transpose=not args.no_exif,
-    )  # fmt: skip
-    run = label_samples(
-        dataset, tagger, args.label_field, args.batch_size,
-        num_workers=args.num_workers, prompt_field=args.prompt_field,
-    )  # fmt: skip
-    for sample_id, error in run.failures:
-        print(f"error: sample {sample_id}: {error}", file=sys.stderr)
-    print(f"{dataset.name}: labelled {run.labelled} sample(s) into {args.label_field}_tags")
-    return 1 if run.failures else 0
+    report = label_samples(
+        dataset,
+        _load_tagger(args),
+        args.label_field,
+        prompt_field=args.prompt_field,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+    )
+    return _print_report(dataset.name, tags_field(args.label_field), report)
+
+
+def _ground(args: argparse.Namespace) -> int:
+    dataset = dataset_for(args.target, args.dataset)
+    segmenter = load_grounded_segmenter(
+        args.detector,
+        args.segmenter,
+        device=args.device,
+        dtype=args.dtype,
+        box_threshold=args.box_threshold,
+        text_threshold=args.text_threshold,
+        nms_iou=args.nms_iou,
+        batch_size=args.batch_size,
+        models_dir=args.models_dir,
+    )
+    tagger = None
+    if args.tagger:
+        tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
+    report = segment_samples(
+        dataset,
+        segmenter,
+        args.label_field,
+        prompt_field=args.prompt_field,
+        classes=args.classes,
+        tagger=tagger,
+        semantic_field=args.semantic_field,
+        mask_dir=args.mask_dir,
+        batch_size=args.batch_size,
+    )
+    return _print_report(dataset.name, args.label_field, report)
 
 
 def _train_tagalign(args: argparse.Namespace) -> int:
-    import fiftyone as fo
-    from transformers import CLIPModel, CLIPTokenizer
-
-    from .engines.tagalign_train import TrainConfig, train_tagalign
-    from .fo.tagalign_data import training_samples
-
-    samples, vocabulary = training_samples(
-        fo.load_dataset(args.dataset), args.tags_field, args.caption_field
-    )
     config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
-        warmup_steps=min(args.warmup_steps, args.steps), checkpoint_every=args.checkpoint_every,
-        num_workers=args.num_workers, vocabulary=vocabulary,
-    )  # fmt: skip
-    clip, tokenizer = CLIPModel.from_pretrained(args.clip), CLIPTokenizer.from_pretrained(args.clip)
-    result = train_tagalign(clip, tokenizer, samples, args.output, config, device=args.device,
-                            dtype=args.dtype)  # fmt: skip
-    print(f"{len(samples)} samples, {len(vocabulary)} tags; checkpoint: {result.checkpoint}")
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        image_size=args.image_size,
+        warmup_steps=min(args.warmup_steps, args.steps),
+        checkpoint_every=args.checkpoint_every,
+        num_workers=args.num_workers,
+    )
+    result = train_tagalign(
+        dataset_for(args.dataset),
+        args.output,
+        tags_field=args.tags_field,
+        caption_field=args.caption_field,
+        clip=args.clip,
+        config=config,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    print(
+        f"{result.samples} samples, {len(result.vocabulary)} tags; checkpoint: {result.checkpoint}"
+    )
     return 0
+
+
+def _add_label(commands) -> None:
+    label = commands.add_parser("label", help="label a FiftyOne dataset; re-run to resume")
+    label.add_argument("target", help="dataset name, or a directory of images")
+    _add_model_args(label)
+    label.add_argument("--dataset", default=None, help="dataset name for a directory")
+    label.add_argument(
+        "--label-field", default=defaults.TAGGING_FIELD, help="writes <field>_tags, _caption"
+    )
+    label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
+    label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
+    label.set_defaults(run=_label)
 
 
 def _add_train_tagalign(commands) -> None:
@@ -124,7 +201,7 @@ def _add_train_tagalign(commands) -> None:
     train.add_argument("--tags-field", required=True, help="Classifications field with tags")
     train.add_argument("--caption-field", required=True, help="string field with captions")
     train.add_argument("--output", required=True, help="checkpoint directory (resumes if set)")
-    train.add_argument("--clip", default="openai/clip-vit-base-patch16", help="hub id or dir")
+    train.add_argument("--clip", default=defaults.CLIP, help="hub id or dir")
     train.add_argument("--steps", type=int, default=10_000)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-4)
@@ -132,62 +209,35 @@ def _add_train_tagalign(commands) -> None:
     train.add_argument("--image-size", type=int, default=224)
     train.add_argument("--checkpoint-every", type=int, default=1000)
     train.add_argument("--num-workers", type=int, default=4)
-    train.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
-    train.add_argument(
-        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
-    )
+    train.add_argument("--device", default=None, help=_DEVICE_HELP)
+    train.add_argument("--dtype", default="auto", choices=["auto", *defaults.DTYPES])
     train.set_defaults(run=_train_tagalign)
 
 
-def _ground(args: argparse.Namespace) -> int:
-    from .engines.grounded import load_grounded_segmenter
-    from .fo.grounded_runs import segment_samples
-    from .fo.runs import dataset_for
-
-    dataset = dataset_for(args.target, args.dataset)
-    segmenter = load_grounded_segmenter(
-        args.detector, args.segmenter, device=args.device, dtype=args.dtype,
-        box_threshold=args.box_threshold, text_threshold=args.text_threshold,
-        nms_iou=args.nms_iou, batch_size=args.batch_size, models_dir=args.models_dir,
-    )  # fmt: skip
-    tagger = None
-    if args.tagger:
-        tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    done = segment_samples(
-        dataset, segmenter, args.label_field, prompt_field=args.prompt_field, classes=classes,
-        tagger=tagger, batch_size=args.batch_size, mask_dir=args.mask_dir,
-        semantic_field=args.semantic_field,
-    )  # fmt: skip
-    print(f"{dataset.name}: segmented {done} sample(s) into {args.label_field}")
-    return 0
-
-
-def _add_ground_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="dataset name, or a directory of images")
+def _add_ground(commands) -> None:
+    ground = commands.add_parser("ground", help="tags -> boxes -> masks into a dataset; resumes")
+    ground.add_argument("target", help="dataset name, or a directory of images")
     weights = "hub id, folder, official checkpoint file or catalogue name"
-    parser.add_argument(
-        "--detector", default="IDEA-Research/grounding-dino-tiny", help=f"Grounding DINO {weights}"
+    ground.add_argument("--detector", default=defaults.DETECTOR, help=f"Grounding DINO {weights}")
+    ground.add_argument(
+        "--segmenter", default=defaults.SEGMENTER, help=f"SAM, SAM-HQ or SAM 2 {weights}"
     )
-    parser.add_argument(
-        "--segmenter", default="facebook/sam-vit-base", help=f"SAM, SAM-HQ or SAM 2 {weights}"
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = ground.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
-    source.add_argument("--classes", default=None, help='fixed classes, e.g. "dog,cat"')
+    source.add_argument("--classes", type=parse_tags, default=None, help='e.g. "dog,cat"')
     source.add_argument("--tagger", default=None, help="tag with this model in the same pass")
-    parser.add_argument("--label-field", default="grounded", help="fo.Detections field")
-    parser.add_argument("--semantic-field", default=None, help="also write a Segmentation here")
-    parser.add_argument("--mask-dir", default=None, help="write masks as PNGs under this folder")
-    parser.add_argument("--dataset", default=None, help="dataset name for a directory")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if any)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--box-threshold", type=float, default=0.25)
-    parser.add_argument("--text-threshold", type=float, default=0.2)
-    parser.add_argument("--nms-iou", type=float, default=0.5)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
-    parser.set_defaults(run=_ground)
+    ground.add_argument("--label-field", default=defaults.GROUNDED_FIELD, help="Detections field")
+    ground.add_argument("--semantic-field", default=None, help="also write a Segmentation here")
+    ground.add_argument("--mask-dir", default=None, help="write masks as PNGs under this folder")
+    ground.add_argument("--dataset", default=None, help="dataset name for a directory")
+    ground.add_argument("--device", default=None, help=_DEVICE_HELP)
+    ground.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
+    ground.add_argument("--box-threshold", type=float, default=defaults.BOX_THRESHOLD)
+    ground.add_argument("--text-threshold", type=float, default=defaults.TEXT_THRESHOLD)
+    ground.add_argument("--nms-iou", type=float, default=defaults.NMS_IOU)
+    ground.add_argument("--batch-size", type=int, default=4)
+    ground.add_argument("--models-dir", default=None, help="where catalogue models are kept")
+    ground.set_defaults(run=_ground)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,17 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--no-caption", action="store_true", help="tags only")
     tag.add_argument("--json", action="store_true", help="print JSON")
     tag.set_defaults(run=_tag)
-    label = commands.add_parser("label", help="label a FiftyOne dataset; re-run to resume")
-    label.add_argument("target", help="dataset name, or a directory of images")
-    _add_model_args(label)
-    label.add_argument("--dataset", default=None, help="dataset name for a directory")
-    label.add_argument("--label-field", default="t2t", help="writes <field>_tags, <field>_caption")
-    label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
-    label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
-    label.set_defaults(run=_label)
+    _add_label(commands)
     _add_train_tagalign(commands)
-    ground = commands.add_parser("ground", help="tags -> boxes -> masks into a dataset; resumes")
-    _add_ground_args(ground)
+    _add_ground(commands)
     return parser
 
 

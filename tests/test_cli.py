@@ -16,9 +16,16 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_tag_json_matches_reference(tag2text_dir, tag2text_images, tag2text_expected, tmp_path):
     missing = tmp_path / "missing.jpg"
     proc = _run(
-        "tag", *map(str, tag2text_images[:2]), str(missing),
-        "--model", str(tag2text_dir), "--json", "--no-exif", "--batch-size", "2",
-    )  # fmt: skip
+        "tag",
+        *map(str, tag2text_images[:2]),
+        str(missing),
+        "--model",
+        str(tag2text_dir),
+        "--json",
+        "--no-exif",
+        "--batch-size",
+        "2",
+    )
     assert proc.returncode == 1  # one image failed; the others were still tagged
     assert f"{missing}: no such image file" in proc.stderr
     records = json.loads(proc.stdout)
@@ -28,8 +35,15 @@ def test_tag_json_matches_reference(tag2text_dir, tag2text_images, tag2text_expe
 
 
 def test_tag_text_with_user_tags(tag2text_dir, tag2text_images, tag2text_expected):
-    proc = _run("tag", str(tag2text_images[0]), "--model", str(tag2text_dir), "--no-exif",
-                "--tags", "cloud,sky")  # fmt: skip
+    proc = _run(
+        "tag",
+        str(tag2text_images[0]),
+        "--model",
+        str(tag2text_dir),
+        "--no-exif",
+        "--tags",
+        "cloud,sky",
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"Image Caption: {tag2text_expected['images'][0]['user_caption']}" in proc.stdout
     assert "Image Tags: smile (" in proc.stdout

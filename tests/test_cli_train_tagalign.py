@@ -6,8 +6,8 @@ import fiftyone as fo
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from data_paths import FIXTURES
+from PIL import Image
 
 from tag2text_zoo.cli import main
 from tag2text_zoo.models.tagalign import load_tagalign_projector
@@ -30,10 +30,27 @@ def dataset(tmp_path):
 
 def _args(ds, out) -> list[str]:
     return [
-        "train-tagalign", ds.name, "--tags-field", "t2t_tags", "--caption-field", "t2t_caption",
-        "--clip", str(CLIP), "--output", str(out), "--steps", "3", "--batch-size", "2",
-        "--image-size", "32", "--num-workers", "0", "--device", "cpu",
-    ]  # fmt: skip
+        "train-tagalign",
+        ds.name,
+        "--tags-field",
+        "t2t_tags",
+        "--caption-field",
+        "t2t_caption",
+        "--clip",
+        str(CLIP),
+        "--output",
+        str(out),
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "32",
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
 
 
 def test_trains_from_dataset_fields(dataset, tmp_path, capsys):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..models.checkpoint import cache_path_for
 from ..models.config import ModelConfig
 
 
@@ -37,9 +39,8 @@ class ModelDirectory:
         files += [self.path / f for f in (cfg.tag_list_chinese_file, cfg.thresholds.file) if f]
         if cfg.has_captioner:
             files.append(self.path / cfg.tokenizer.vocab_file)
-        checkpoint = self.checkpoint
-        if not checkpoint.with_suffix(".safetensors").is_file():
-            files.append(checkpoint)
+        if not cache_path_for(self.checkpoint).is_file():  # a converted copy stands alone
+            files.append(self.checkpoint)
         return files
 
     @property
@@ -75,8 +76,11 @@ class ModelDirectory:
         values = []
         for number, line in enumerate(self._lines(name), 1):
             try:
-                values.append(float(line.strip()))
+                value = float(line.strip())
             except ValueError:
-                message = f"{self.path / name} line {number}: {line!r} is not a number"
-                raise ValueError(message) from None
+                value = math.nan
+            if not 0.0 <= value <= 1.0:  # NaN fails too
+                message = f"{self.path / name} line {number}: {line!r} is not a number in [0, 1]"
+                raise ValueError(message)
+            values.append(value)
         return values

@@ -19,6 +19,7 @@ from .download import (
     fetch_file,
     local_model_dir,
 )
+from .hub import hub_model_problem, online
 
 _SAM = "https://dl.fbaipublicfiles.com/segment_anything"
 _SAM2 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
@@ -193,6 +194,19 @@ def installed_official_checkpoint(name: str, models_dir: str | Path | None = Non
         if file is not None and (file.is_file() or file.with_suffix(".safetensors").is_file()):
             return file
     return None
+
+
+def weights_problem(value: str) -> str | None:
+    """Why a detector or segmenter argument cannot be loaded now, or None: an official checkpoint
+    file, a catalogue name (downloaded, or downloadable now), else a hub id or folder."""
+    if Path(value).expanduser().is_file():
+        return None  # an official checkpoint file, recognised and converted when loaded
+    if value not in OFFICIAL_CHECKPOINTS:
+        return hub_model_problem(value)
+    if installed_official_checkpoint(value) or online():
+        return None
+    folder = default_models_dir() / value
+    return f"{value} is not downloaded and there is no network: put its files in {folder}"
 
 
 def bert_vocab_for(checkpoint: Path, models_dir: str | Path | None = None) -> Path:

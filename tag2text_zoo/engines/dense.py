@@ -7,7 +7,6 @@ alone. Settings default to the reference's main-branch ``configs/eval.yml``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPModel, CLIPTokenizer
 
+from ..defaults import CLIP
 from ..models.tagalign import (
     TagAlignProjector,
     clip_branch,
@@ -25,11 +25,8 @@ from ..models.tagalign import (
     surgery_tokens,
 )
 from .dense_windows import normalise, resize_keep_ratio, sliding_windows
+from .device import autocast, resolve_precision
 from .preprocess import ImageInput, load_image
-from .tagger import resolve_device
-
-_AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
-
 
 # How TagAlign turns a class name into text, in evaluation and in training alike.
 CLASS_TEMPLATE = "a photo of a {}."
@@ -110,23 +107,16 @@ class DenseSegmenter:
         settings: DenseSettings = MAIN_SETTINGS,
         batch_size: int = 8,
     ) -> None:
-        if dtype != "float32" and dtype not in _AUTOCAST:
-            raise ValueError(f"dtype must be float32, bfloat16 or float16, not {dtype!r}")
-        self.device = resolve_device(device)
+        precision = resolve_precision(device, dtype)
+        self.device, self.autocast_dtype = precision.device, precision.autocast
         self.clip = clip.eval().requires_grad_(False).to(self.device)
         self.tokenizer = tokenizer
         self.projector = projector
         if projector is not None:
             projector.eval().requires_grad_(False).to(self.device)
-        self.autocast_dtype = _AUTOCAST.get(dtype)
         self.settings = settings
         self.batch_size = batch_size
         self._text_cache: dict[str, torch.Tensor] = {}
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @torch.inference_mode()
     def encode_texts(self, names: Sequence[str]) -> torch.Tensor:
@@ -134,9 +124,10 @@ class DenseSegmenter:
         todo = [n for n in dict.fromkeys(names) if n not in self._text_cache]
         if todo:
             texts = [self.settings.template.format(n) for n in todo]
-            tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=77,
-                                    return_tensors="pt").to(self.device)  # fmt: skip
-            with self._autocast():
+            tokens = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=77, return_tensors="pt"
+            ).to(self.device)
+            with autocast(self.device, self.autocast_dtype):
                 pooled = self.clip.text_model(**tokens).pooler_output
                 embeds = self.clip.text_projection(pooled).float()
             self._text_cache.update(zip(todo, embeds))
@@ -152,7 +143,7 @@ class DenseSegmenter:
         """
         patch = self.clip.config.vision_config.patch_size
         height, width = (s // patch for s in pixel_values.shape[2:])
-        with self._autocast():
+        with autocast(self.device, self.autocast_dtype):
             tokens = surgery_tokens(self.clip.vision_model, pixel_values.to(self.device))
             grid = patch_grid(tokens, height, width)
             clip_out = clip_branch(self.clip.vision_model, self.clip.visual_projection, grid)
@@ -230,8 +221,9 @@ class DenseSegmenter:
                 batch = torch.stack([pixels[i][:, y1:y2, x1:x2] for i, (y1, y2, x1, x2) in chunk])
                 maps = self._chunk_maps(batch, [i for i, _ in chunk], texts)
                 for (i, (y1, y2, x1, x2)), crop in zip(chunk, maps):
-                    up = F.interpolate(crop[None], size=(y2 - y1, x2 - x1), mode="bilinear",
-                                       align_corners=False)[0]  # fmt: skip
+                    up = F.interpolate(
+                        crop[None], size=(y2 - y1, x2 - x1), mode="bilinear", align_corners=False
+                    )[0]
                     sums[i][:, y1:y2, x1:x2] += up
                     counts[i][y1:y2, x1:x2] += 1
         return [
@@ -263,7 +255,7 @@ class DenseSegmenter:
 
 
 def load_dense_segmenter(
-    clip: str = "openai/clip-vit-base-patch16",
+    clip: str = CLIP,
     projector: str | None = None,
     device: str | torch.device | None = None,
     dtype: str = "float32",

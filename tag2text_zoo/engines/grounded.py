@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,13 @@ from transformers import (
     ProcessorMixin,
 )
 
+from ..defaults import BOX_THRESHOLD, DETECTOR, NMS_IOU, SEGMENTER, TEXT_THRESHOLD
+from .device import autocast, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
-from .tagger import resolve_device
-
-_AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -76,19 +74,15 @@ class GroundedSegmenter:
         *,
         device: str | torch.device | None = None,
         dtype: str = "float32",
-        box_threshold: float = 0.25,
-        text_threshold: float = 0.2,
-        nms_iou: float = 0.5,
+        box_threshold: float = BOX_THRESHOLD,
+        text_threshold: float = TEXT_THRESHOLD,
+        nms_iou: float = NMS_IOU,
         separator: str = ", ",
         drop_attribute_tags: bool = False,
         batch_size: int = 4,
     ) -> None:
-        if dtype != "float32" and dtype not in _AUTOCAST:
-            raise ValueError(f"dtype {dtype!r}; expected float32, bfloat16 or float16")
-        self.device = resolve_device(device)
-        if dtype == "float16" and self.device.type == "cpu":
-            raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
-        self.autocast_dtype = _AUTOCAST.get(dtype)
+        precision = resolve_precision(device, dtype)
+        self.device, self.autocast_dtype = precision.device, precision.autocast
         self.detector = detector.to(self.device).eval()
         self.detector_processor = detector_processor
         self.segmenter = segmenter.to(self.device).eval()
@@ -101,11 +95,6 @@ class GroundedSegmenter:
         self.drop_attribute_tags = drop_attribute_tags
         self.batch_size = batch_size
         self.max_text_tokens = detector.config.max_text_len
-
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def prompts(
         self, tags: Sequence[str], tag_indices: Sequence[int] | None = None
@@ -156,7 +145,7 @@ class GroundedSegmenter:
                 return_tensors="pt",
                 padding="longest",
             ).to(self.device)
-            with self._autocast():
+            with autocast(self.device, self.autocast_dtype):
                 out = self.detector(**inputs)
             for row, (i, chunk) in enumerate(batch):
                 width, height = images[i].size
@@ -186,10 +175,10 @@ class GroundedSegmenter:
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
             enc = self.sam.preprocess([images[i] for i in batch])
-            with self._autocast():
+            with autocast(self.device, self.autocast_dtype):
                 embeddings = self.sam.embed(enc["pixel_values"].to(self.device))
             for row, i in enumerate(batch):
-                with self._autocast():
+                with autocast(self.device, self.autocast_dtype):
                     pred_masks, ious = self.sam.decode(embeddings, row, detections[i].boxes, enc)
                 masks = self.sam.masks(pred_masks.float().cpu(), enc, row)
                 results[i] = _result(detections[i], masks.numpy(), ious.float().cpu().numpy())
@@ -219,8 +208,8 @@ def _result(d: Detections, masks: np.ndarray, ious: np.ndarray) -> GroundedResul
 
 
 def load_grounded_segmenter(
-    detector: str | Path = "IDEA-Research/grounding-dino-tiny",
-    segmenter: str | Path = "facebook/sam-vit-base",
+    detector: str | Path = DETECTOR,
+    segmenter: str | Path = SEGMENTER,
     device: str | torch.device | None = None,
     dtype: str = "float32",
     *,

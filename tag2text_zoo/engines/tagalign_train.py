@@ -32,8 +32,8 @@ from ..models.tagalign import (
 )
 from .dense import CLASS_TEMPLATE
 from .dense_windows import IMAGENET_MEAN_255, IMAGENET_STD_255
+from .device import Precision, autocast, resolve_device, resolve_precision
 from .preprocess import ImageInput, load_image
-from .tagger import resolve_device
 
 LATEST = "checkpoint_latest.pth"
 
@@ -67,10 +67,19 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Per-step total losses of this run (resumed steps excluded) and the last checkpoint."""
+    """What a training run did.
+
+    Attributes:
+        losses: per-step total losses of this run (resumed steps excluded).
+        checkpoint: the latest checkpoint.
+        samples: the number of training samples.
+        vocabulary: the tags classified.
+    """
 
     losses: list[float]
     checkpoint: Path
+    samples: int
+    vocabulary: list[str]
 
 
 class TagAlignLoss(nn.Module):
@@ -113,13 +122,15 @@ class _Samples(torch.utils.data.Dataset):
     def __init__(self, samples: Sequence[TrainSample], vocabulary: list[str], size: int) -> None:
         self.samples = samples
         self.index = {t: i for i, t in enumerate(vocabulary)}
-        self.transform = v2.Compose([
-            v2.PILToTensor(),
-            v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.ToDtype(torch.float32),
-            v2.Normalize(IMAGENET_MEAN_255, IMAGENET_STD_255),
-        ])  # fmt: skip
+        self.transform = v2.Compose(
+            [
+                v2.PILToTensor(),
+                v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32),
+                v2.Normalize(IMAGENET_MEAN_255, IMAGENET_STD_255),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -140,8 +151,13 @@ def embed_texts(
     device = clip.text_projection.weight.device
     out = []
     for start in range(0, len(texts), batch_size):
-        tokens = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
-                           max_length=77, return_tensors="pt").to(device)  # fmt: skip
+        tokens = tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=77,
+            return_tensors="pt",
+        ).to(device)
         with torch.no_grad():
             pooled = clip.text_model(**tokens).pooler_output
             out.append(F.normalize(clip.text_projection(pooled).float(), dim=-1))
@@ -158,22 +174,107 @@ def _lr_lambda(config: TrainConfig):
     return schedule
 
 
-def _save(path: Path, step: int, projector, loss_fn, optimizer, scheduler, scaler, config, loss):
-    model = tagalign_state_dict(projector)
-    model["label_embedding"] = loss_fn.label_embedding.detach().cpu()
-    model["cl_loss.logit_scale"] = loss_fn.cl_logit_scale.detach().cpu()
-    model["ce_loss.logit_scale"] = loss_fn.ce_logit_scale.detach().cpu()
-    checkpoint = {
-        "model": model, "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(), "step": step, "config": asdict(config),
-        "metrics": {"loss": loss},
-    }  # fmt: skip
-    tmp = path.with_suffix(".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+@dataclass
+class _Training:
+    """Everything a step updates and a checkpoint holds."""
+
+    projector: TagAlignProjector
+    loss_fn: TagAlignLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    step: int = 0
+
+    def save(self, path: Path, config: TrainConfig, loss: float) -> None:
+        """Writes a TagAlign-format checkpoint atomically."""
+        model = tagalign_state_dict(self.projector)
+        model["label_embedding"] = self.loss_fn.label_embedding.detach().cpu()
+        model["cl_loss.logit_scale"] = self.loss_fn.cl_logit_scale.detach().cpu()
+        model["ce_loss.logit_scale"] = self.loss_fn.ce_logit_scale.detach().cpu()
+        checkpoint = {
+            "model": model,
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "config": asdict(config),
+            "metrics": {"loss": loss},
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+
+    def resume(self, path: Path, config: TrainConfig) -> None:
+        """Continues from the checkpoint at ``path``, if there is one.
+
+        Raises:
+            ValueError: it was trained on another tag vocabulary.
+        """
+        if not path.exists():
+            return
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("config", {}).get("vocabulary") != list(config.vocabulary):
+            raise ValueError(f"{path} was trained on another tag vocabulary; use a new output dir")
+        self.projector.load_state_dict(projector_state_dict(checkpoint))
+        with torch.no_grad():
+            self.loss_fn.cl_logit_scale.copy_(checkpoint["model"]["cl_loss.logit_scale"])
+            self.loss_fn.ce_logit_scale.copy_(checkpoint["model"]["ce_loss.logit_scale"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        self.step = int(checkpoint["step"])
 
 
-def train_tagalign(
+def _build(
+    clip: CLIPModel, tokenizer: CLIPTokenizer, config: TrainConfig, precision: Precision
+) -> _Training:
+    """A fresh projector (seeded), its loss over the embedded vocabulary, and the optimiser."""
+    torch.manual_seed(config.seed)
+    device = precision.device
+    projector = TagAlignProjector.from_clip(clip.vision_model, clip.visual_projection).to(device)
+    labels = embed_texts(clip, tokenizer, [config.template.format(t) for t in config.vocabulary])
+    loss_fn = TagAlignLoss(labels, config.tag_loss_weight).to(device)
+    params = list(projector.parameters()) + [loss_fn.cl_logit_scale, loss_fn.ce_logit_scale]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.autocast == torch.float16)
+    return _Training(projector, loss_fn, optimizer, scheduler, scaler)
+
+
+def _checkpoints(step: int, config: TrainConfig, out: Path) -> list[Path]:
+    """Where to save after ``step``: the latest every ``checkpoint_every`` steps and at the end,
+    a numbered copy every ``checkpoint_every`` steps."""
+    every = step % config.checkpoint_every == 0
+    latest = [out / LATEST] if every or step == config.steps else []
+    return latest + ([out / f"checkpoint_{step}.pth"] if every else [])
+
+
+def _step(
+    training: _Training, clip: CLIPModel, tokenizer: CLIPTokenizer, batch, precision: Precision
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch; returns (contrastive loss, tag loss)."""
+    pixels, captions, tags = batch
+    device = precision.device
+    with autocast(device, precision.autocast):
+        with torch.no_grad():
+            patch = clip.config.vision_config.patch_size
+            grid = patch_grid(
+                surgery_tokens(clip.vision_model, pixels.to(device)),
+                *(s // patch for s in pixels.shape[2:]),
+            )
+            caption = embed_texts(clip, tokenizer, captions)
+        image = F.normalize(training.projector(grid).float().mean((2, 3)), dim=-1)
+        contrastive, tag_loss = training.loss_fn(image, caption, tags.to(device))
+    training.optimizer.zero_grad(set_to_none=True)
+    training.scaler.scale(contrastive + tag_loss).backward()
+    training.scaler.step(training.optimizer)
+    training.scaler.update()
+    training.scheduler.step()
+    training.step += 1
+    return contrastive, tag_loss
+
+
+def train_projector(
     clip: CLIPModel,
     tokenizer: CLIPTokenizer,
     samples: Sequence[TrainSample],
@@ -200,76 +301,40 @@ def train_tagalign(
         raise ValueError("config.vocabulary is empty: give the tags to train on")
     if not samples:
         raise ValueError("no training samples")
-    device = resolve_device(device)
     if dtype == "auto":
-        dtype = "bfloat16" if device.type == "cuda" else "float32"
-    amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+        dtype = "bfloat16" if resolve_device(device).type == "cuda" else "float32"
+    precision = resolve_precision(device, dtype)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    clip = clip.eval().requires_grad_(False).to(device)
-    projector = TagAlignProjector.from_clip(clip.vision_model, clip.visual_projection).to(device)
-    labels = embed_texts(clip, tokenizer, [config.template.format(t) for t in config.vocabulary])
-    loss_fn = TagAlignLoss(labels, config.tag_loss_weight).to(device)
-    params = list(projector.parameters()) + [loss_fn.cl_logit_scale, loss_fn.ce_logit_scale]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")
-    step = _resume(out / LATEST, projector, loss_fn, optimizer, scheduler, scaler, config)
+    clip = clip.eval().requires_grad_(False).to(precision.device)
+    training = _build(clip, tokenizer, config, precision)
+    training.resume(out / LATEST, config)
 
     data = _Samples(samples, config.vocabulary, config.image_size)
-    generator = torch.Generator().manual_seed(config.seed + step)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=config.batch_size, shuffle=True, drop_last=len(data) >= config.batch_size,
-        num_workers=config.num_workers, generator=generator,
-    )  # fmt: skip
-    patch = clip.config.vision_config.patch_size
+        data,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=len(data) >= config.batch_size,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed + training.step),
+    )
     losses: list[float] = []
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train-tagalign")
-    projector.train()
-    while step < config.steps:
-        for pixels, captions, tags in loader:
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                with torch.no_grad():
-                    grid = patch_grid(surgery_tokens(clip.vision_model, pixels.to(device)),
-                                      *(s // patch for s in pixels.shape[2:]))  # fmt: skip
-                    caption = embed_texts(clip, tokenizer, captions)
-                image = F.normalize(projector(grid).float().mean((2, 3)), dim=-1)
-                contrastive, tag_loss = loss_fn(image, caption, tags.to(device))
-                loss = contrastive + tag_loss
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            losses.append(loss.item())
+    bar = tqdm(total=config.steps, initial=training.step, disable=not progress, desc="tagalign")
+    training.projector.train()
+    while training.step < config.steps:
+        for batch in loader:
+            contrastive, tag_loss = _step(training, clip, tokenizer, batch, precision)
+            losses.append((contrastive + tag_loss).item())
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", cl=f"{contrastive.item():.3f}",
-                            tag=f"{tag_loss.item():.3f}")  # fmt: skip
-            state = (step, projector, loss_fn, optimizer, scheduler, scaler, config, losses[-1])
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                _save(out / LATEST, *state)
-                if step % config.checkpoint_every == 0:
-                    _save(out / f"checkpoint_{step}.pth", *state)
-            if step >= config.steps:
+            bar.set_postfix(
+                loss=f"{losses[-1]:.4f}",
+                cl=f"{contrastive.item():.3f}",
+                tag=f"{tag_loss.item():.3f}",
+            )
+            for path in _checkpoints(training.step, config, out):
+                training.save(path, config, losses[-1])
+            if training.step >= config.steps:
                 break
     bar.close()
-    return TrainResult(losses, out / LATEST)
-
-
-def _resume(path: Path, projector, loss_fn, optimizer, scheduler, scaler, config) -> int:
-    if not path.exists():
-        return 0
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    saved = checkpoint.get("config", {}).get("vocabulary")
-    if saved != list(config.vocabulary):
-        raise ValueError(f"{path} was trained on another tag vocabulary; use a new output dir")
-    projector.load_state_dict(projector_state_dict(checkpoint))
-    with torch.no_grad():
-        loss_fn.cl_logit_scale.copy_(checkpoint["model"]["cl_loss.logit_scale"])
-        loss_fn.ce_logit_scale.copy_(checkpoint["model"]["ce_loss.logit_scale"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["lr_scheduler"])
-    scaler.load_state_dict(checkpoint["scaler"])
-    return int(checkpoint["step"])
+    return TrainResult(losses, out / LATEST, len(samples), list(config.vocabulary))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ import torch
 
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import CachedDecoder, beam_search, sample
+from .device import autocast, resolve_precision
 from .preprocess import ImageInput, image_to_tensor, load_image
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
@@ -42,34 +42,15 @@ class TagResult:
     tags_chinese: list[str] | None = None
 
 
-_DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device} requested but CUDA is not available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device} requested; only {torch.cuda.device_count()} GPU(s)")
-    return device
-
-
 def _user_tag_string(tags: SpecifiedTags) -> str | None:
-    """The reference's user-tag string ("cloud,sky" -> "cloud | sky"), or None for model tags."""
-    if tags is None:
+    """The reference's user-tag string ("cloud,sky" -> "cloud | sky"), or None for model tags.
+
+    Empty and blank names are dropped (",,," is no tags, as ``["", " "]`` is).
+    """
+    if tags is None or (isinstance(tags, str) and tags in _NO_USER_TAGS):
         return None
-    if isinstance(tags, str):
-        return None if tags in _NO_USER_TAGS else tags.replace(",", " | ")
-    names = [t.strip() for t in tags if t and t.strip()]
-    return " | ".join(names) if names else None
+    names = [t.strip() for t in (tags.split(",") if isinstance(tags, str) else tags) if t]
+    return " | ".join(n for n in names if n) or None
 
 
 class Tagger:
@@ -97,13 +78,9 @@ class Tagger:
         self.tag_names = tag_names
         self.tag_names_chinese = tag_names_chinese
         self.tokenizer = tokenizer
-        self.device = resolve_device(device)
-        dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
-        if dtype == torch.float16 and self.device.type == "cpu":
-            raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
-        self.autocast_dtype = dtype if dtype in (torch.bfloat16, torch.float16) else None
-        weights_dtype = torch.float64 if dtype == torch.float64 else torch.float32
-        self.model = model.to(self.device, weights_dtype).eval()
+        precision = resolve_precision(device, dtype, allow_float64=True)
+        self.device, self.autocast_dtype = precision.device, precision.autocast
+        self.model = model.to(self.device, precision.weights).eval()
         self.exif_transpose = exif_transpose
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -217,11 +194,6 @@ class Tagger:
     def can_caption(self) -> bool:
         return self.tokenizer is not None and hasattr(self.model, "text_decoder")
 
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
     # -- inference ------------------------------------------------------------------------------
     def preprocess(self, image: ImageInput, index: int | None = None) -> torch.Tensor:
         """Loads and preprocesses one image to ``[3, S, S]`` float32 (CPU, picklable work)."""
@@ -258,17 +230,19 @@ class Tagger:
         return results
 
     def _check_request(self, n: int, specified_tags, caption: bool) -> None:
-        if specified_tags is not None:
-            if isinstance(specified_tags, str) or len(specified_tags) != n:
-                raise ValueError("specified_tags must be None or a list with one entry per image")
-            if not caption and any(_user_tag_string(t) is not None for t in specified_tags):
-                raise ValueError("specified_tags only steer captions; pass caption=True")
-        users = specified_tags or []
-        if caption and not self.can_caption and any(_user_tag_string(t) for t in users):
+        if specified_tags is None:
+            return
+        if isinstance(specified_tags, str) or len(specified_tags) != n:
+            raise ValueError("specified_tags must be None or a list with one entry per image")
+        if not any(_user_tag_string(t) for t in specified_tags):
+            return
+        if not self.can_caption:
             raise ValueError(
-                f"{self.config.model_type} does not caption, so specified tags cannot steer a "
-                "caption; use a Tag2Text model (e.g. 'tag2text-swin-14m') for captions"
+                f"{self.config.model_type} models do not caption, so specified tags have no "
+                "caption to steer; use a Tag2Text model (e.g. 'tag2text-swin-14m')"
             )
+        if not caption:
+            raise ValueError("specified tags only steer captions, and no caption was asked for")
 
     @torch.inference_mode()
     def predict_tensors(
@@ -280,7 +254,7 @@ class Tagger:
         """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``."""
         self._check_request(len(pixel_values), specified_tags, caption)
         pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
-        with self._autocast():
+        with autocast(self.device, self.autocast_dtype):
             image_embeds = self.model.encode_image(pixels)
             if self._label_embed is None:
                 logits = self.model.tag_logits(image_embeds)
@@ -315,7 +289,7 @@ class Tagger:
         assert self.tokenizer is not None
         ids, mask = self.tokenizer.encode_tags(tag_strings)
         prompt = list(self.config.prompt_ids)
-        with self._autocast():
+        with autocast(self.device, self.autocast_dtype):
             states = self.model.encode_tags(ids.to(self.device), mask.to(self.device), image_embeds)
             decoder = CachedDecoder(self.model.text_decoder, states)
             if self.generation.do_sample:

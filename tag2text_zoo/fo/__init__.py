@@ -1,20 +1,11 @@
-"""FiftyOne adapters: label converters, the ``Model`` wrapper, resumable runs, tag evaluation."""
+"""FiftyOne adapters, by capability, over one shared base.
 
-from .evaluate import TagEvaluation, evaluate_tags
-from .labels import check_prompt_field, prompt_tags, to_classifications
-from .model import TaggerGetItem, TaggerModel, TaggerModelConfig
-from .runs import LabelRun, dataset_for, label_samples
+- :mod:`.base`: the item loader (image + tags, load-or-skip), the tag reader and parser, the
+  ``fom.Model`` base with its failure bookkeeping, the run loop (skip-existing rule, batches,
+  writes by sample id), the run report and mask targets.
+- :mod:`.tagging`, :mod:`.grounded`, :mod:`.dense`: per capability, ``model.py`` (the adapter),
+  ``labels.py`` (engine result -> FiftyOne labels), ``run.py`` (the runner) and, where there is
+  one, ``evaluation.py``.
 
-__all__ = [
-    "LabelRun",
-    "TagEvaluation",
-    "TaggerGetItem",
-    "TaggerModel",
-    "TaggerModelConfig",
-    "check_prompt_field",
-    "dataset_for",
-    "evaluate_tags",
-    "label_samples",
-    "prompt_tags",
-    "to_classifications",
-]
+The public names are re-exported by :mod:`tag2text_zoo`.
+"""

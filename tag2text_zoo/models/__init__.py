@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, export_official_state_dict, load_checkpoint, tied_groups
-from .config import ModelConfig
+from .config import ConfigError, ModelConfig
 from .ram import RAM, build_ram, build_ram_plus
 from .tag2text import Tag2Text, build_tag2text
 
@@ -47,6 +47,7 @@ def build_uninitialized(cfg: ModelConfig, device: str | torch.device = "cpu") ->
 __all__ = [
     "BUILDERS",
     "CheckpointError",
+    "ConfigError",
     "ModelConfig",
     "RAM",
     "Tag2Text",

@@ -7,20 +7,19 @@ copies included). :func:`load_checkpoint` is the one loader.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import pickle
 import re
 import zipfile
 from collections.abc import Collection, Mapping
+from functools import partial
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from .converted_copy import UNUSABLE_COPY_ERRORS, load_converted, sha256_of
 from .swin import official_to_timm_key, timm_to_official_key
 
 logger = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ _REBUILT_BUFFER = re.compile(
     r"^visual_encoder\.layers\.\d+\.blocks\.\d+\.(attn\.relative_position_index|attn_mask)$"
     r"|^(tag_encoder|text_decoder\.bert)\.embeddings\.position_ids$"
 )
-_CACHE_FORMAT = "tag2text-zoo/1"
 
 
 class CheckpointError(ValueError):
@@ -107,14 +105,6 @@ def _sniff(path: Path) -> None:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint (unknown file header)")
 
 
-def sha256_of(path: Path, chunk: int = 1 << 24) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_checkpoint(path: str | Path, trusted_sha256: Collection[str] = ()) -> dict:
     """Loads a ``.pth`` with ``weights_only=True`` (memory-mapped when possible).
 
@@ -188,33 +178,11 @@ def cache_path_for(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".safetensors")
 
 
-def _load_cache(model: nn.Module, cache: Path, source: Path) -> bool:
+def _load_safetensors(model: nn.Module, path: Path) -> None:
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(cache), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("format") != _CACHE_FORMAT:
-            return False
-        if source.exists() and meta.get("source_size") != str(source.stat().st_size):
-            return False
-        load_model(model, str(cache), strict=True)
-        return True
-    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
-        logger.warning("ignoring unusable converted copy %s (%s)", cache, err)
-        return False
-
-
-def _write_cache(model: nn.Module, cache: Path, source: Path) -> None:
-    tmp = cache.with_name(cache.name + ".tmp")
-    try:
-        meta = {"format": _CACHE_FORMAT, "source": source.name}
-        meta["source_size"] = str(source.stat().st_size)
-        save_model(model, str(tmp), metadata=meta)
-        os.replace(tmp, cache)
-    except OSError as err:  # a read-only model directory is fine: the .pth stays the source
-        tmp.unlink(missing_ok=True)
-        logger.info("could not write converted copy %s (%s)", cache, err)
+        load_model(model, str(path), strict=True)
+    except UNUSABLE_COPY_ERRORS as err:
+        raise CheckpointError(f"{path} is not a usable converted checkpoint: {err}") from err
 
 
 def load_checkpoint(
@@ -226,7 +194,8 @@ def load_checkpoint(
     """Loads an official checkpoint (or its converted safetensors copy) into ``model``, strictly.
 
     On first load the model part is written next to the ``.pth`` as ``.safetensors`` (about a
-    third of an official file; the rest is optimizer state) and read from there afterwards.
+    third of an official file; the rest is optimizer state) and read from there while the
+    ``.pth`` keeps the content it was made from (:func:`~.converted_copy.load_converted`).
 
     Raises:
         CheckpointError: unreadable file, tied copies that differ, or any missing, unexpected or
@@ -234,16 +203,18 @@ def load_checkpoint(
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        cache = path
-    else:
-        cache = cache_path_for(path)
-    if cache.is_file() and _load_cache(model, cache, path):
+        _load_safetensors(model, path)
         return
-    if path.suffix == ".safetensors":
-        raise CheckpointError(f"{path} is not a usable converted checkpoint")
-    state = map_official_state_dict(read_checkpoint(path, trusted_sha256))
-    _check_matches(model, state, path)
-    _check_tied_copies(model, state, path)
-    model.load_state_dict(state, strict=True)
-    if write_cache:
-        _write_cache(model, cache, path)
+
+    def convert() -> None:
+        state = map_official_state_dict(read_checkpoint(path, trusted_sha256))
+        _check_matches(model, state, path)
+        _check_tied_copies(model, state, path)
+        model.load_state_dict(state, strict=True)
+
+    def save(_: None, copy: Path, metadata: dict[str, str]) -> None:
+        save_model(model, str(copy), metadata=metadata)
+
+    load_converted(
+        path, cache_path_for(path), convert, partial(_load_safetensors, model), save, write_cache
+    )

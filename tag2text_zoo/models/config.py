@@ -6,36 +6,13 @@ downloads get a ``config.json`` in the same schema generated from the catalogue.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-
-# Keys that describe a file or a fixture but configure nothing.
-_DESCRIPTIVE_KEYS = frozenset(
-    {
-        "schema", "compare", "user_tags", "checkpoint", "format", "num_keys", "note", "formula",
-        "subset_of_ram_tag_list",
-    }
-)  # fmt: skip
-
-
-def _from_dict(cls: type[T], data: Mapping[str, Any], section: str) -> T:
-    """Builds dataclass ``cls`` from ``data``; unknown keys are errors (typos must not pass)."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
-    if unknown:
-        raise ValueError(f"config.json section '{section}': unknown keys {unknown}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data:
-            value = data[f.name]
-            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**kwargs)
+from .config_json import ConfigError, build_config, checked_value
 
 
 @dataclass(frozen=True)
@@ -102,11 +79,14 @@ class ThresholdConfig:
     per_class: Mapping[int, float] = field(default_factory=dict)
     file: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ThresholdConfig:
-        cfg = _from_dict(cls, data, "thresholds")
-        per_class = {int(k): float(v) for k, v in dict(cfg.per_class).items()}
-        return dataclasses.replace(cfg, per_class=per_class)
+    def __post_init__(self) -> None:
+        values = {
+            "default": self.default,
+            **{f"per_class.{k}": v for k, v in self.per_class.items()},
+        }
+        for key, value in values.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"'thresholds.{key}' must be within [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -179,8 +159,8 @@ class ModelConfig:
     vision: SwinConfig
     num_tags: int
     image_size: int = 384
-    image_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    image_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     text: TextConfig | None = None
     tagging_head: TaggingHeadConfig | None = None
     tag_list_file: str = "tag_list.txt"
@@ -199,45 +179,40 @@ class ModelConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     checkpoint_file: str = "model.pth"
 
+    def __post_init__(self) -> None:
+        for key, indices in (
+            ("thresholds.per_class", self.thresholds.per_class),
+            ("delete_tag_index", self.delete_tag_index),
+        ):
+            beyond = sorted(i for i in indices if i >= self.num_tags)
+            if beyond:
+                raise ConfigError(f"'{key}' names classes {beyond}; num_tags is {self.num_tags}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        data = dict(data)
-        sections: dict[str, Any] = {}
-        builders = {
-            "vision": lambda d: _from_dict(SwinConfig, d, "vision"),
-            "text": lambda d: _from_dict(TextConfig, d, "text"),
-            "tagging_head": lambda d: _from_dict(TaggingHeadConfig, d, "tagging_head"),
-            "thresholds": ThresholdConfig.from_dict,
-            "tokenizer": lambda d: _from_dict(TokenizerConfig, d, "tokenizer"),
-            "generation": lambda d: _from_dict(GenerationConfig, d, "generation"),
-            "image_proj": lambda d: _from_dict(LinearConfig, d, "image_proj"),
-            "label_embed": lambda d: _from_dict(LabelEmbedConfig, d, "label_embed"),
-            "wordvec_proj": lambda d: _from_dict(LinearConfig, d, "wordvec_proj"),
-            "fc": lambda d: _from_dict(LinearConfig, d, "fc"),
-            "reweight": lambda d: _from_dict(ReweightConfig, d, "reweight"),
-        }
-        for name, build in builders.items():
-            if name in data:
-                sections[name] = build(data.pop(name))
-        checkpoint = data.pop("checkpoint", None)
-        if checkpoint and "file" in checkpoint:
-            sections["checkpoint_file"] = checkpoint["file"]
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names - _DESCRIPTIVE_KEYS)
-        if unknown:
-            raise ValueError(f"config.json: unknown keys {unknown}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
-        try:
-            return cls(**kwargs, **sections)
-        except TypeError as err:
-            raise ValueError(f"config.json: {err}") from err
+        """Builds the config from parsed JSON.
+
+        Raises:
+            ConfigError: a missing or unknown key, or a value of the wrong type or range (the
+                message names the key and what it must be).
+        """
+        built = {}
+        checkpoint = data.get("checkpoint") if isinstance(data, Mapping) else None
+        if isinstance(checkpoint, Mapping) and "file" in checkpoint:
+            built["checkpoint_file"] = checked_value(checkpoint["file"], str, "checkpoint.file")
+        return build_config(cls, data, built=built)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ModelConfig:
+        """Reads a ``config.json``; every error names the file."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read model config {path}: {err}") from err
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read model config {path}: {err}") from err
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     @property
     def has_captioner(self) -> bool:

@@ -1,11 +1,11 @@
-"""Converted copies of checkpoint files (``x.pth`` -> ``x.safetensors``), tied to their source by
-content.
+"""Converted copies of checkpoint files (e.g. ``model.pth`` -> ``model.safetensors``), tied to
+their source by content.
 
 A copy's safetensors metadata records the sha256 of the source it was made from and, as a fast
-path, the source's size, mtime and ctime then. The copy is used only while the source is
+path, the source's size, mtime and ctime at that moment. The copy is used only while the source is
 unchanged: when the size or a time differs the source is hashed again; the same digest re-stamps
-the copy, another one means the copy is stale and is made again. A copy whose source is gone
-stands alone (the source may be deleted to save space). :func:`load_converted` is the one rule.
+the copy, another one means the copy is stale and is rebuilt. A copy whose source is gone stands
+alone (the source may be deleted to save space). :func:`load_converted` is the one rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -25,9 +25,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COPY_FORMAT = "tag2text-zoo/2"
-# What reading a copy that is unusable or does not fit raises: the copy is then made again.
+# What a copy that cannot be read or does not fit raises: it is then rebuilt from the source.
 UNUSABLE_COPY_ERRORS = (SafetensorError, OSError, RuntimeError, ValueError, KeyError)
 _STAT_KEYS = ("source_size", "source_mtime_ns", "source_ctime_ns")
+_OWN_KEYS = ("format", "source", "source_sha256", *_STAT_KEYS)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 24) -> str:
@@ -53,21 +54,16 @@ def copy_metadata(copy: Path) -> dict[str, str]:
         return {}
 
 
-def _write(save: Callable[[Path, dict[str, str]], None], copy: Path, meta: dict[str, str]) -> None:
+def _write(save_copy: Callable[[Path, dict[str, str]], None], copy: Path, meta: dict) -> None:
     """Writes through a temporary file in the same folder, so a copy is whole or absent."""
+    tmp = copy.with_name(f".{copy.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{copy.name}.", suffix=".tmp", dir=copy.parent)
-    except OSError as err:  # a read-only folder is fine: the source stays the source
-        logger.info("could not write converted copy %s (%s)", copy, err)
-        return
-    os.close(fd)
-    try:
-        save(Path(tmp), meta)
+        save_copy(tmp, meta)
         os.replace(tmp, copy)
-    except OSError as err:
-        logger.info("could not write converted copy %s (%s)", copy, err)
+    except OSError as err:  # a read-only folder or a full disk: the source stays the source
+        logger.warning("could not write converted copy %s (%s)", copy, err)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def load_converted(
@@ -85,21 +81,21 @@ def load_converted(
         copy: where its converted safetensors copy is kept.
         convert: reads ``source`` and returns the converted value (its errors propagate).
         load_copy: reads the copy and returns the same value; raising one of
-            ``UNUSABLE_COPY_ERRORS`` means the copy is unusable and is made again.
+            ``UNUSABLE_COPY_ERRORS`` means the copy is unusable and is rebuilt.
         save_copy: ``save_copy(value, path, metadata)`` writes a copy at ``path`` holding
-            ``metadata`` (and may add keys of its own).
+            ``metadata`` (e.g. ``safetensors.torch.save_file(tensors, path, metadata)``).
         write: write (or re-stamp) the copy; unwritable folders are skipped silently.
 
     Returns:
-        The value from the copy when its recorded source digest matches ``source`` (or ``source``
-        does not exist), else from ``convert()``.
+        The value from the copy when its recorded source fingerprint matches ``source`` (or
+        ``source`` does not exist), else from ``convert()``.
     """
     source, copy = Path(source), Path(copy)
     if not source.exists() and copy.is_file():
         return load_copy(copy)  # the copy stands alone; its errors are the caller's to report
+    digest = None
     stat = _stat_of(source) if source.exists() else {}
     meta = copy_metadata(copy) if copy.is_file() else {}
-    digest = None
     if meta.get("format") == COPY_FORMAT and meta.get("source_sha256"):
         fresh = all(meta.get(k) == v for k, v in stat.items())
         if not fresh:
@@ -111,8 +107,8 @@ def load_converted(
                 logger.warning("ignoring unusable converted copy %s (%s)", copy, err)
             else:
                 if not fresh and write:  # same content, new times: re-stamp for the fast path
-                    restamped = {**meta, **stat}
-                    _write(lambda p, m: save_copy(value, p, m), copy, restamped)
+                    own = {k: meta[k] for k in _OWN_KEYS if k in meta}
+                    _write(lambda p, m: save_copy(value, p, m), copy, {**own, **stat})
                 return value
         else:
             logger.warning("%s changed since %s was made from it; converting again", source, copy)

@@ -13,11 +13,29 @@ def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys
     spec = importlib.util.spec_from_file_location("bench_grounded", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    report = bench.main([
-        "--device", "cpu", "--detector", str(grounded_dirs[0]), "--segmenter",
-        str(grounded_dirs[1]), "--tagger", str(tag2text_dir), "--images", "3", "--size", "64",
-        "48", "--boxes", "2", "--batch-size", "2", "--out", str(tmp_path),
-    ])  # fmt: skip
+    report = bench.main(
+        [
+            "--device",
+            "cpu",
+            "--detector",
+            str(grounded_dirs[0]),
+            "--segmenter",
+            str(grounded_dirs[1]),
+            "--tagger",
+            str(tag2text_dir),
+            "--images",
+            "3",
+            "--size",
+            "64",
+            "48",
+            "--boxes",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     on_disk = json.loads(Path(report["path"]).read_text())
     stages = {"tagging", "detection", "sam_encoder", "sam_decoder", "writing", "end_to_end"}
     for setting in ["demo", "engine"]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from data_paths import FIXTURES
+from PIL import Image
 from transformers import CLIPModel, CLIPTokenizer
 
 from tag2text_zoo.engines.dense import DenseSegmenter, DenseSettings
-from tag2text_zoo.engines.tagalign_train import TrainConfig, TrainSample, train_tagalign
+from tag2text_zoo.engines.tagalign_train import TrainConfig, TrainSample, train_projector
 from tag2text_zoo.models.tagalign import TagAlignProjector, load_tagalign_projector
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -58,10 +58,15 @@ def test_training_lowers_loss_and_improves_segmentation(tmp_path):
     rng = np.random.default_rng(0)
     clip, tokenizer = CLIPModel.from_pretrained(CLIP), CLIPTokenizer.from_pretrained(CLIP)
     config = TrainConfig(
-        steps=80, batch_size=8, lr=1e-3, warmup_steps=5, image_size=SIZE, checkpoint_every=40,
+        steps=80,
+        batch_size=8,
+        lr=1e-3,
+        warmup_steps=5,
+        image_size=SIZE,
+        checkpoint_every=40,
         vocabulary=list(COLOURS),
-    )  # fmt: skip
-    result = train_tagalign(
+    )
+    result = train_projector(
         clip, tokenizer, _dataset(32, rng), tmp_path, config, device="cpu", progress=False
     )
     assert len(result.losses) == 80
@@ -83,12 +88,20 @@ def test_training_resumes_from_latest_checkpoint(tmp_path):
     rng = np.random.default_rng(2)
     clip, tokenizer = CLIPModel.from_pretrained(CLIP), CLIPTokenizer.from_pretrained(CLIP)
     samples = _dataset(8, rng)
-    config = TrainConfig(steps=6, batch_size=4, warmup_steps=2, image_size=64, checkpoint_every=3,
-                         vocabulary=list(COLOURS))  # fmt: skip
-    first = train_tagalign(clip, tokenizer, samples, tmp_path, config, device="cpu", progress=False)
+    config = TrainConfig(
+        steps=6,
+        batch_size=4,
+        warmup_steps=2,
+        image_size=64,
+        checkpoint_every=3,
+        vocabulary=list(COLOURS),
+    )
+    first = train_projector(
+        clip, tokenizer, samples, tmp_path, config, device="cpu", progress=False
+    )
     saved = torch.load(first.checkpoint, weights_only=True)
     longer = TrainConfig(**{**config.__dict__, "steps": 9})
-    second = train_tagalign(
+    second = train_projector(
         clip, tokenizer, samples, tmp_path, longer, device="cpu", progress=False
     )
     assert len(second.losses) == 3  # steps 7..9 only
@@ -98,4 +111,4 @@ def test_training_resumes_from_latest_checkpoint(tmp_path):
     assert resumed["optimizer"]["state"][0]["step"] == saved["optimizer"]["state"][0]["step"] + 3
     other = TrainConfig(**{**config.__dict__, "steps": 12, "vocabulary": ["red"]})
     with pytest.raises(ValueError, match="another tag vocabulary"):
-        train_tagalign(clip, tokenizer, samples, tmp_path, other, device="cpu", progress=False)
+        train_projector(clip, tokenizer, samples, tmp_path, other, device="cpu", progress=False)

@@ -7,6 +7,10 @@ user's name. A wrong prompt, pooling, normalization or name order breaks the exp
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -19,12 +23,15 @@ from tag2text_zoo.models.checkpoint import read_checkpoint
 
 
 def _tokenizer() -> CLIPTokenizer:
-    """A character-level CLIP BPE tokenizer (no merges), built offline."""
+    """A character-level CLIP BPE tokenizer (no merges), built offline from its two files."""
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     chars = sorted(pre_tokenizers.ByteLevel.alphabet())
     for suffix in ("", "</w>"):
         vocab.update({c + suffix: len(vocab) + i for i, c in enumerate(chars)})
-    return CLIPTokenizer(vocab=vocab, merges=[])
+    folder = Path(tempfile.mkdtemp(prefix="t2t-clip-tok-"))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
 
 
 def _text_model(hidden: int, seed: int) -> CLIPTextModelWithProjection:

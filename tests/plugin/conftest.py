@@ -50,3 +50,20 @@ def run_operator(plugins):
         return done.result.result if done.result else None
 
     return run
+
+
+@pytest.fixture
+def run_in_app(plugins):
+    """Runs an operator as the App's server does; returns what it streams to the App, as the
+    ``{"operator_uri": ..., "params": ...}`` of each operator it triggers."""
+    import asyncio
+
+    from fiftyone.operators.executor import execute_or_delegate_operator
+
+    def run(name, dataset, params):
+        request = {"dataset_name": dataset.name, "params": params}
+        result = asyncio.run(execute_or_delegate_operator(f"{URI}/{name}", request))
+        assert result.is_generator, result.error
+        return [message.body.to_json() for message in result.result]
+
+    return run

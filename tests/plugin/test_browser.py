@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Also copies the screenshots there, e.g. T2T_SCREENSHOTS=docs/screenshots
 SCREENSHOTS = os.environ.get("T2T_SCREENSHOTS")
 
@@ -44,7 +50,9 @@ def test_tag_and_caption_from_the_operator_browser(
     import fiftyone as fo
 
     monkeypatch.setenv("FIFTYONE_PLUGINS_DIR", str(plugins))  # read by the App's server process
-    ds = make_dataset(tag2text_images[:3])
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    ds = make_dataset([*tag2text_images[:3], broken])
     port = _free_port()
     session = fo.launch_app(ds, remote=True, address="127.0.0.1", port=port)
     try:
@@ -77,10 +85,15 @@ def test_tag_and_caption_from_the_operator_browser(
             execute.click()
 
             deadline = time.monotonic() + 90
-            while ds.exists("browser_caption").count() < len(ds):
+            while ds.exists("browser_caption").count() < len(ds) - 1:
                 assert time.monotonic() < deadline, "the operator did not label every sample"
                 time.sleep(1)
                 ds.reload()
+            # the run's report names the broken file
+            page.get_by_text("3 done, 0 skipped, 1 failed", exact=False).wait_for(timeout=30_000)
+            page.get_by_text(f"sample {ds[str(broken)].id}: {broken}", exact=False).wait_for()
+            _shot(page, tmp_path, "operator_report.png")
+            page.get_by_role("button", name="Done", exact=True).click()
             # reload_dataset makes the new fields appear in the App's sidebar
             page.get_by_text("browser_tags").wait_for(timeout=30_000)
             page.get_by_text("browser_caption").wait_for(timeout=30_000)
@@ -88,4 +101,4 @@ def test_tag_and_caption_from_the_operator_browser(
             browser.close()
     finally:
         session.close()
-    assert all(s.browser_tags.classifications for s in ds)
+    assert all(s.browser_tags.classifications for s in ds.exists("browser_tags"))

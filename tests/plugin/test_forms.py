@@ -7,12 +7,14 @@ from unittest.mock import MagicMock
 import fiftyone as fo
 import fiftyone.operators.types as types
 import pytest
+from official_files import tiny_file
 
 from plugin import common
 from plugin.auto_label import AutoLabel
 from plugin.evaluate import EvaluateTags
 from plugin.segment import SegmentGrounded
 from plugin.tag_images import TagImages
+from tag2text_zoo.assets import official
 
 
 def _ctx(dataset, **params):
@@ -81,8 +83,9 @@ def test_grounded_form(ds, offline, grounded_dirs, tmp_path):
     assert _errors(SegmentGrounded(), _ctx(ds, **good)) == {}
     bad = {**good, "segmenter": str(tmp_path / "none"), "prompt_field": "boxes"}
     errors = _errors(SegmentGrounded(), _ctx(ds, **bad))
-    neither = "is neither a folder, a file, a catalogue name nor a Hugging Face hub id"
-    assert errors["segmenter"] == f"{bad['segmenter']!r} {neither}"
+    assert (
+        errors["segmenter"] == f"{bad['segmenter']!r} is neither a folder nor a Hugging Face hub id"
+    )
     assert "not a Classifications" in errors["prompt_field"]
     errors = _errors(SegmentGrounded(), _ctx(ds, **{**good, "detector": "org/not-cached"}))
     assert errors == {
@@ -96,8 +99,6 @@ def test_grounded_form(ds, offline, grounded_dirs, tmp_path):
 
 
 def test_grounded_form_takes_official_files_and_names(ds, offline, tmp_path, monkeypatch):
-    from official_files import tiny_file
-
     sam = tiny_file("sam", tmp_path, "sam_vit_b_01ec64.pth")
     monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(tmp_path / "home"))
     good = {"segmenter": str(sam), "tags_from": "field", "prompt_field": "gt"}
@@ -106,7 +107,7 @@ def test_grounded_form_takes_official_files_and_names(ds, offline, tmp_path, mon
         "detector": "groundingdino-swint-ogc is not downloaded and there is no network: put its "
         f"files in {tmp_path / 'home' / 'groundingdino-swint-ogc'}"
     }
-    monkeypatch.setattr(common, "online", lambda: True)
+    monkeypatch.setattr(official, "online", lambda: True)
     assert _errors(SegmentGrounded(), _ctx(ds, **good, detector="groundingdino-swint-ogc")) == {}
     assert "groundingdino-swint-ogc" in common.DETECTORS and "sam-vit-h" in common.SEGMENTERS
 

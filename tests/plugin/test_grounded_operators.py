@@ -8,8 +8,7 @@ import fiftyone as fo
 import numpy as np
 import pytest
 
-from tag2text_zoo.engines.grounded import load_grounded_segmenter
-from tag2text_zoo.fo.grounded_runs import segment_samples
+from tag2text_zoo import load_grounded_segmenter, segment_samples
 
 SMALL = [3, 4]
 # Random tiny models score near 0.5: thresholds of 0 keep every box.
@@ -39,11 +38,16 @@ def test_segment_grounded_from_tags_field_matches_api(
 ):
     hints = [_cls("cat", "dog"), _cls("tree")]
     ds = make_dataset([tag2text_images[i] for i in SMALL], hint=hints)
-    params = {**grounding_params, "tags_from": "field", "prompt_field": "hint",
-              "output_field": "seg", "batch_size": 2}  # fmt: skip
+    params = {
+        **grounding_params,
+        "tags_from": "field",
+        "prompt_field": "hint",
+        "output_field": "seg",
+        "batch_size": 2,
+    }
     run_operator("segment_grounded", ds, params, delegated=delegated)
     segmenter = load_grounded_segmenter(*grounded_dirs, device="cpu", **THRESHOLDS)
-    assert segment_samples(ds, segmenter, "want", prompt_field="hint") == 2
+    assert segment_samples(ds, segmenter, "want", prompt_field="hint").done == 2
     for sample, hint in zip(ds, hints, strict=True):
         assert sample.seg.detections, "thresholds of 0 must keep boxes"
         assert {d.label for d in sample.seg.detections} <= {c.label for c in hint.classifications}
@@ -54,8 +58,14 @@ def test_segment_grounded_typed_classes_masks_on_disk(
     run_operator, make_dataset, tag2text_images, grounding_params, tmp_path
 ):
     ds = make_dataset([tag2text_images[i] for i in SMALL])
-    params = {**grounding_params, "tags_from": "typed", "classes": "car, tree",
-              "output_field": "seg", "masks_to_disk": True, "mask_dir": str(tmp_path)}  # fmt: skip
+    params = {
+        **grounding_params,
+        "tags_from": "typed",
+        "classes": "car, tree",
+        "output_field": "seg",
+        "masks_to_disk": True,
+        "mask_dir": str(tmp_path),
+    }
     run_operator("segment_grounded", ds, params)
     dets = [d for s in ds for d in s.seg.detections]
     assert dets and {d.label for d in dets} <= {"car", "tree"}
@@ -68,8 +78,12 @@ def test_auto_label_writes_tags_caption_and_detections(
     run_operator, make_dataset, tag2text_images, want, grounding_params, delegated
 ):
     ds = make_dataset([tag2text_images[i] for i in SMALL])
-    params = {**grounding_params, "model": "tag2text-swin-14m", "label_field": "auto",
-              "batch_size": 2}  # fmt: skip
+    params = {
+        **grounding_params,
+        "model": "tag2text-swin-14m",
+        "label_field": "auto",
+        "batch_size": 2,
+    }
     run_operator("auto_label", ds, params, delegated=delegated)
     ds.reload()
     for sample in ds:

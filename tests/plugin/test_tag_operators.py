@@ -7,7 +7,7 @@ from pathlib import Path
 import fiftyone as fo
 import pytest
 
-from tag2text_zoo.fo.evaluate import evaluate_tags
+from tag2text_zoo import evaluate_tags
 
 SMALL = [3, 4]  # small images without EXIF orientation (the reference ignores it)
 
@@ -17,8 +17,7 @@ def test_tag_images_writes_reference_tags_and_captions(
     run_operator, make_dataset, tag2text_images, want, delegated
 ):
     ds = make_dataset([tag2text_images[i] for i in SMALL])
-    params = {"model": "tag2text-swin-14m", "label_field": "t2t", "batch_size": 2,
-              "device": "cpu"}  # fmt: skip
+    params = {"model": "tag2text-swin-14m", "label_field": "t2t", "batch_size": 2, "device": "cpu"}
     run_operator("tag_images", ds, params, delegated=delegated)
     ds.reload()
     for sample in ds:
@@ -36,8 +35,13 @@ def test_tag_images_typed_tags_selected_samples_and_skip(
 
     ds = make_dataset([tag2text_images[i] for i in SMALL])
     first, second = ds.values("id")
-    params = {"label_field": "cap", "tags_from": "typed", "specified_tags": "cloud,sky",
-              "device": "cpu", "view_target": "SELECTED_SAMPLES"}  # fmt: skip
+    params = {
+        "label_field": "cap",
+        "tags_from": "typed",
+        "specified_tags": "cloud,sky",
+        "device": "cpu",
+        "view_target": "SELECTED_SAMPLES",
+    }
     run_operator("tag_images", ds, params, selected=[first])
     assert ds.exists("cap_caption").values("id") == [first]  # only the selection
     steered = ds[first].cap_caption
@@ -54,15 +58,43 @@ def test_tag_images_typed_tags_selected_samples_and_skip(
     assert ds[first].cap_caption == steered
 
 
+def test_failed_sample_is_reported_in_the_app_and_when_delegated(
+    run_in_app, run_operator, make_dataset, tag2text_images, want, tmp_path
+):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    ds = make_dataset([tag2text_images[4], broken])
+    bad_id = ds[str(broken)].id
+    params = {"model": "tag2text-swin-14m", "label_field": "t2t", "device": "cpu"}
+
+    messages = run_in_app("tag_images", ds, params)
+    operators = [m["operator_uri"] for m in messages]
+    assert operators[-2:] == ["show_output", "reload_dataset"]
+    progress = [m["params"] for m in messages if m["operator_uri"] == "set_progress"]
+    assert progress[-1] == {"progress": 1.0, "label": "Tagging with tag2text-swin-14m: 2 / 2"}
+    report = messages[-2]["params"]["results"]
+    assert report["summary"] == "- Tagging with tag2text-swin-14m: 1 done, 0 skipped, 1 failed"
+    assert f"`sample {bad_id}: {broken}: not a readable image" in report["failures"]
+    good = ds[str(tag2text_images[4])]
+    assert good.t2t_caption == want[tag2text_images[4].name]["caption"]
+
+    # Delegated, the report is the operation's result; the good sample is not redone.
+    result = run_operator("tag_images", ds, params, delegated=True)
+    assert result["summary"] == "- Tagging with tag2text-swin-14m: 0 done, 1 skipped, 1 failed"
+    assert bad_id in result["failures"]
+
+
 def _cls(*labels: str) -> fo.Classifications:
     return fo.Classifications(classifications=[fo.Classification(label=x) for x in labels])
 
 
 @pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
-def test_evaluate_tags_reports_and_stores_counts(run_operator, make_dataset, tag2text_images,
-                                                 delegated):  # fmt: skip
-    ds = make_dataset(tag2text_images[:2], gt=[_cls("dog"), _cls("cat")],
-                      pred=[_cls("dog", "sky"), _cls("dog")])  # fmt: skip
+def test_evaluate_tags_reports_and_stores_counts(
+    run_operator, make_dataset, tag2text_images, delegated
+):
+    ds = make_dataset(
+        tag2text_images[:2], gt=[_cls("dog"), _cls("cat")], pred=[_cls("dog", "sky"), _cls("dog")]
+    )
     params = {"pred_field": "pred", "gt_field": "gt", "eval_key": "ev"}
     out = run_operator("evaluate_tags", ds, params, delegated=delegated)
     direct = evaluate_tags(ds, "pred", "gt")

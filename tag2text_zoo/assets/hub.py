@@ -1,0 +1,53 @@
+"""Hugging Face hub models (Grounding DINO, SAM, CLIP): downloading them, and whether they can be
+loaded now (in the local cache or a folder, or downloadable because there is a network)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+from pathlib import Path
+
+# Only what transformers needs: configs, tokenizer files and safetensors weights.
+_FILES = ["*.json", "*.safetensors", "*.txt"]
+
+
+def download_hub_parts(folder: Path, parts: dict[str, str]) -> None:
+    """Fills ``folder/<part>`` with each ``part -> hub repo``'s files."""
+    from huggingface_hub import snapshot_download
+
+    for part, repo in parts.items():
+        snapshot_download(repo, local_dir=folder / part, allow_patterns=_FILES)
+
+
+@functools.lru_cache(maxsize=1)
+def _reachable(_minute: int) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def online() -> bool:
+    """Whether model files could be downloaded now (checked at most once a minute)."""
+    return _reachable(int(time.monotonic() // 60))
+
+
+def hub_model_problem(value: str) -> str | None:
+    """Why a transformers model (hub id or folder) cannot be loaded now, or None."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else f"{value} has no config.json"
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(value, "config.json"), str)
+    except ValueError:
+        return f"{value!r} is neither a folder nor a Hugging Face hub id"
+    if cached or online():
+        return None
+    return f"{value} is not in the Hugging Face cache and there is no network to download it"

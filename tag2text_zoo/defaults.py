@@ -1,0 +1,24 @@
+"""The one source of defaults: model names, thresholds and output fields.
+
+Engines, the API, the CLI, the App forms and the zoo all read these, so they cannot disagree.
+"""
+
+# Models
+TAGGER = "tag2text-swin-14m"
+DETECTORS = ("IDEA-Research/grounding-dino-tiny", "IDEA-Research/grounding-dino-base")
+SEGMENTERS = ("facebook/sam-vit-base", "facebook/sam-vit-large", "facebook/sam-vit-huge")
+DETECTOR, SEGMENTER = DETECTORS[0], SEGMENTERS[0]
+CLIP = "openai/clip-vit-base-patch16"
+
+# Grounded segmentation: the Grounded-SAM demos' thresholds
+BOX_THRESHOLD = 0.25
+TEXT_THRESHOLD = 0.2
+NMS_IOU = 0.5
+
+# Precision: float32 weights; bfloat16 / float16 run under autocast
+DTYPES = ("float32", "bfloat16", "float16")
+
+# Output fields of the three runners
+TAGGING_FIELD = "t2t"
+GROUNDED_FIELD = "grounded"
+DENSE_FIELD = "tagalign"

@@ -1,0 +1,94 @@
+"""Device, dtype and autocast: one rule for every engine (tagger, grounded, dense, training).
+
+Engines keep float32 weights (float64 for the tagger's exactness checks) and run ``bfloat16`` /
+``float16`` under autocast. Unknown values are refused with a ValueError naming the accepted ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from .. import defaults
+
+DTYPES = {name: getattr(torch, name) for name in defaults.DTYPES}
+_FLOAT64 = {"float64": torch.float64}
+_AUTOCAST = (torch.bfloat16, torch.float16)
+_DEVICES = "'cpu', 'cuda' or 'cuda:N'"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Where and how an engine computes.
+
+    Attributes:
+        device: the torch device.
+        weights: dtype of the weights (float32, or float64).
+        autocast: dtype run under ``torch.autocast``, or None.
+    """
+
+    device: torch.device
+    weights: torch.dtype
+    autocast: torch.dtype | None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch device; None: CUDA when available, else the CPU.
+
+    Raises:
+        ValueError: not a CPU or CUDA device, or a GPU that is not there.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device {device!r} is not supported; expected {_DEVICES}") from err
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported; expected {_DEVICES}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {resolved} requested but CUDA is not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {resolved} requested; only {torch.cuda.device_count()} GPU(s)"
+            )
+    return resolved
+
+
+def resolve_precision(
+    device: str | torch.device | None,
+    dtype: str | torch.dtype = "float32",
+    *,
+    allow_float64: bool = False,
+) -> Precision:
+    """Checks a device and dtype pair once, for any engine.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None: CUDA when available.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (the last two under autocast), as a
+            name or a torch dtype; ``"float64"`` too where ``allow_float64``.
+
+    Raises:
+        ValueError: an unknown device or dtype (the message lists the accepted ones), or float16
+            on the CPU.
+    """
+    accepted = {**DTYPES, **(_FLOAT64 if allow_float64 else {})}
+    name = str(dtype).removeprefix("torch.")
+    if name not in accepted:
+        raise ValueError(f"dtype {name!r} is not supported; expected one of {', '.join(accepted)}")
+    resolved = resolve_device(device)
+    if accepted[name] == torch.float16 and resolved.type == "cpu":
+        raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
+    autocast = accepted[name] if accepted[name] in _AUTOCAST else None
+    weights = torch.float64 if name == "float64" else torch.float32
+    return Precision(resolved, weights, autocast)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

@@ -1,0 +1,1 @@
+"""TagAlign dense segmentation in FiftyOne: adapter, runner, mIoU evaluation, training."""

@@ -1,0 +1,1 @@
+"""Grounded segmentation (tags -> Grounding DINO -> SAM) in FiftyOne: adapter, labels, runner."""

@@ -1,0 +1,1 @@
+"""Tags and captions (Tag2Text, RAM, RAM++) in FiftyOne: adapter, labels, runner, evaluation."""

@@ -1,0 +1,95 @@
+"""The tagger as a FiftyOne ``Model``: images decode in DataLoader workers, batches run on the GPU.
+
+``dataset.apply_model(TaggerModel(tagger), label_field="t2t")`` writes ``t2t_tags``
+(``fo.Classifications``) and ``t2t_caption`` (a string) on every sample.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ...engines.preprocess import image_to_tensor
+from ...engines.tagger import Tagger
+from ..base.model import ImageModel
+from ..base.tags import parse_tags
+from .labels import CAPTION, TAGS, to_classifications
+
+
+@dataclass
+class TaggerModelConfig:
+    """What the adapter does with the engine's results (``apply_model`` sets the last two).
+
+    Attributes:
+        prompt_field: sample field with per-sample tags that steer the caption (a string such as
+            ``"cloud,sky"``, a list of strings or ``fo.Classifications``); None: model tags.
+        specified_tags: tags steering every caption (``"cloud,sky"`` or a list) where the
+            sample has no tags of its own.
+        caption: also write ``{label_field}_caption`` (Tag2Text only).
+        confidence_thresh: keep tags whose score is ``>=`` this (``apply_model``'s
+            ``confidence_thresh=``).
+        filter_classes: keep only these tag names (``apply_model``'s ``classes=``).
+    """
+
+    prompt_field: str | None = None
+    specified_tags: str | list[str] | None = None
+    caption: bool = True
+    confidence_thresh: float | None = None
+    filter_classes: set[str] | None = None
+
+
+class TaggerModel(ImageModel):
+    """FiftyOne adapter around a :class:`~tag2text_zoo.Tagger`.
+
+    Unreadable images are logged by sample id, listed in :attr:`failures` and left unlabelled;
+    the rest of their batch is still written.
+
+    Raises:
+        ValueError: tags would steer captions of a model that does not caption.
+    """
+
+    def __init__(self, tagger: Tagger, config: TaggerModelConfig | None = None) -> None:
+        super().__init__()
+        self.tagger = tagger
+        self.config = config or TaggerModelConfig()
+        steered = self.config.prompt_field or self.config.specified_tags
+        if self.config.caption and steered and not tagger.can_caption:
+            raise ValueError(
+                f"specified tags steer captions, but {tagger.config.model_type} does not caption"
+            )
+        cfg = tagger.config
+        self.transform = functools.partial(
+            image_to_tensor, size=cfg.image_size, mean=cfg.image_mean, std=cfg.image_std
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.tagger.device
+
+    @property
+    def exif_transpose(self) -> bool:
+        return self.tagger.exif_transpose
+
+    def predict_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``{"tags": fo.Classifications, "caption": str}`` per item (no caption: tags only)."""
+        default = self.config.specified_tags
+        if isinstance(default, str):
+            default = parse_tags(default)
+        prompts = [it["prompt"] or default for it in items]
+        caption = self.config.caption and self.tagger.can_caption
+        specified = prompts if caption and any(p is not None for p in prompts) else None
+        pixels = torch.stack([it["image"] for it in items])
+        out = []
+        for result in self.tagger.predict_tensors(pixels, specified, caption):
+            labels: dict[str, Any] = {
+                TAGS: to_classifications(
+                    result, self.config.confidence_thresh, self.config.filter_classes
+                )
+            }
+            if result.caption is not None:
+                labels[CAPTION] = result.caption
+            out.append(labels)
+        return out

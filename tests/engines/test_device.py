@@ -1,0 +1,52 @@
+"""One device/dtype rule for every engine: bad values are refused with the accepted ones named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from data_paths import FIXTURES
+
+from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
+from tag2text_zoo.engines.device import resolve_precision
+
+BAD = [
+    ({"device": "tpu"}, r"device 'tpu' is not supported; expected 'cpu', 'cuda' or 'cuda:N'"),
+    ({"dtype": "int8"}, r"dtype 'int8' is not supported; expected one of float32, bfloat16"),
+    ({"device": "cpu", "dtype": "float16"}, r"float16 needs a GPU"),
+]
+
+
+def test_precision_of_good_values():
+    assert resolve_precision("cpu").autocast is None
+    cpu = resolve_precision("cpu", torch.bfloat16)
+    assert (cpu.device.type, cpu.weights, cpu.autocast) == ("cpu", torch.float32, torch.bfloat16)
+    assert resolve_precision("cpu", "float64", allow_float64=True).weights == torch.float64
+    with pytest.raises(ValueError, match="expected one of float32, bfloat16, float16$"):
+        resolve_precision("cpu", "float64")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
+def test_cuda_without_a_gpu_is_refused():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_precision("cuda:0")
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD, ids=["device", "dtype", "float16-cpu"])
+def test_every_engine_refuses_the_same_bad_values(bad, message, tag2text_dir, grounded_dirs):
+    loaders = [
+        lambda: load_tagger(tag2text_dir, **bad),
+        lambda: load_grounded_segmenter(*grounded_dirs, **bad),
+        lambda: load_dense_segmenter(FIXTURES / "tagalign-tiny" / "clip", **bad),
+    ]
+    for load in loaders:
+        with pytest.raises(ValueError, match=message):
+            load()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tagger_runs_bfloat16_under_autocast_on_cuda(tag2text_dir, tag2text_images):
+    tagger = load_tagger(tag2text_dir, device="cuda", dtype="bfloat16", exif_transpose=False)
+    assert tagger.autocast_dtype == torch.bfloat16
+    assert next(tagger.model.parameters()).dtype == torch.float32
+    assert tagger.predict(tag2text_images[:1])[0].caption
