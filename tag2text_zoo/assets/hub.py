@@ -14,11 +14,20 @@ _FILES = ["*.json", "*.safetensors", "*.txt"]
 
 
 def download_hub_parts(folder: Path, parts: dict[str, str]) -> None:
-    """Fills ``folder/<part>`` with each ``part -> hub repo``'s files."""
+    """Links ``folder/<part>`` to each ``part -> hub repo``'s snapshot in the Hugging Face cache.
+
+    The files are downloaded into that cache (offline: what it already holds is used), so a
+    model loaded both by hub id and through the zoo is stored once.
+    """
     from huggingface_hub import snapshot_download
 
+    folder.mkdir(parents=True, exist_ok=True)
     for part, repo in parts.items():
-        snapshot_download(repo, local_dir=folder / part, allow_patterns=_FILES)
+        snapshot = Path(snapshot_download(repo, allow_patterns=_FILES))
+        link = folder / part
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(snapshot, target_is_directory=True)
 
 
 @functools.lru_cache(maxsize=1)
