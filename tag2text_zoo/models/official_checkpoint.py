@@ -68,7 +68,7 @@ def _build(
     problems = {
         "missing weights": sorted(info.get("missing_keys", ())),
         "unexpected weights": unexpected,
-        "shape mismatches": [_mismatch(m) for m in info.get("mismatched_keys", ())],
+        "shape mismatches": [_mismatch(m, state, model) for m in info.get("mismatched_keys", ())],
     }
     if any(problems.values()):
         listing = "".join(
@@ -82,12 +82,17 @@ def _build(
     return model.eval()
 
 
-def _mismatch(entry: Any) -> str:
-    """transformers reports a mismatch as (key, file shape, model shape) or as the key alone."""
+def _mismatch(entry: Any, state: dict, model: PreTrainedModel) -> str:
+    """transformers 5 reports a mismatch as (key, file shape, model shape), 4 as the key alone."""
     if isinstance(entry, tuple) and len(entry) == 3:
         key, found, wanted = entry
-        return f"{key} (file {tuple(found)}, model {tuple(wanted)})"
-    return str(entry)
+    else:
+        key = str(entry)
+        found, wanted = state.get(key), model.state_dict().get(key)
+        if found is None or wanted is None:
+            return key
+        found, wanted = found.shape, wanted.shape
+    return f"{key} (file {tuple(found)}, model {tuple(wanted)})"
 
 
 def load_official_model(
