@@ -13,7 +13,7 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from tag2text_zoo import RunReport, defaults
+from tag2text_zoo import RayBackend, RunReport, defaults
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.assets.download import default_models_dir, installed_model_dir
 from tag2text_zoo.assets.hub import online
@@ -26,6 +26,10 @@ LARGE_VIEW = 500
 _OFFICIAL = {name: spec.model_type for name, spec in OFFICIAL_CHECKPOINTS.items()}
 DETECTORS = (*defaults.DETECTORS, *(n for n, f in _OFFICIAL.items() if f == "grounding-dino"))
 SEGMENTERS = (*defaults.SEGMENTERS, *(n for n, f in _OFFICIAL.items() if f != "grounding-dino"))
+
+# The plugin secret (by default an environment variable of the App or delegated-operation
+# process) naming the Ray cluster that runs the models.
+RAY_ADDRESS = "TAG2TEXT_ZOO_RAY_ADDRESS"
 
 # A run stage: its label and the work, called with a progress callback(processed, total).
 Stage = tuple[str, Callable[[Callable[[int, int], None]], RunReport]]
@@ -54,12 +58,21 @@ def device(ctx: Any) -> str | None:
 
 
 def run_options(ctx: Any, batch_size: int) -> dict[str, Any]:
-    """The runners' options from the form: batch size, skipping, image-loading workers."""
+    """The runners' options from the form: batch size, skipping, image-loading workers, and
+    the Ray cluster the plugin is configured with."""
     return {
         "batch_size": ctx.params.get("batch_size") or batch_size,
         "skip_existing": ctx.params.get("skip_existing", True),
         "num_workers": None if ctx.delegated else 0,  # no worker processes inside the App
+        "backend": backend(ctx),
     }
+
+
+def backend(ctx: Any) -> str | RayBackend:
+    """Ray at the plugin's :data:`RAY_ADDRESS` secret (e.g. ``auto``, ``ray://head:10001``),
+    when set; else runs go in this process."""
+    address = ctx.secret(RAY_ADDRESS)
+    return RayBackend(address) if address else "local"
 
 
 def tagger_inputs(ctx: Any, inputs: types.Object) -> None:

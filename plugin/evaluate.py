@@ -54,7 +54,7 @@ class EvaluateTags(foo.Operator):
         )
         if ctx.params.get("eval_key"):
             ctx.trigger("reload_dataset")
-        return {"mAP": result.mAP, "report": result.report()}
+        return {"mAP": result.mAP(), "report": result.format_report()}
 
     def resolve_output(self, ctx: Any) -> types.Property:
         outputs = types.Object()

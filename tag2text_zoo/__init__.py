@@ -11,11 +11,16 @@ Map of the package (imports point down this list only):
 - :mod:`.defaults`: the one source of default model names, thresholds and output fields.
 - :mod:`.loaders`: ``load_tagger``, ``load_grounded_segmenter``, ``load_dense_segmenter`` and
   :class:`ModelSpec` (a model to load, as data).
+- :mod:`.distributed`: the Ray backend's worker side (stages over plain rows, one model per
+  actor; no FiftyOne) and :class:`RayBackend` (where and how a run goes on Ray).
 - :mod:`.fo`: FiftyOne adapters by capability (``fo/tagging``, ``fo/grounded``, ``fo/dense``)
   over one shared base (``fo/base``): each has its ``fom.Model`` adapter, label conversion and
   runner (``label_samples``, ``segment_samples``, ``segment_dense``: resumable, batch by batch,
-  returning one :class:`RunReport`), and its evaluation.
-- :mod:`.zoo`: the FiftyOne remote model zoo (the hooks below and ``manifest.json``).
+  returning one :class:`RunReport`; ``backend="ray"`` runs the models on Ray, driven from
+  ``fo/base/ray_run.py``), and its evaluation.
+- :mod:`.zoo`: the FiftyOne remote model zoo: entries, hooks and the generation of
+  ``zoo/manifest.json`` (the repository's ``zoo/`` folder is the source FiftyOne downloads; its
+  ``__init__.py`` delegates to :mod:`.zoo`).
 - :mod:`.cli` and the App operators in ``plugin/`` call only the names exported here.
 """
 
@@ -33,16 +38,19 @@ _EXPORTS = {
     "GroundedResult": "engines.grounded",
     "GroundedSegmenter": "engines.grounded",
     "ImageLoadError": "engines.preprocess",
+    "SearchEmbedder": "engines.search",
     "TrainConfig": "engines.tagalign_train",
     "TrainResult": "engines.tagalign_train",
     "TagResult": "engines.tagger",
     "Tagger": "engines.tagger",
     "VocabularyEncoder": "engines.vocabulary",
+    "RayBackend": "distributed.backend",
     "dataset_for": "fo.base.datasets",
     "MaskTargets": "fo.base.mask_targets",
     "record_mask_targets": "fo.base.mask_targets",
     "Failure": "fo.base.report",
     "RunReport": "fo.base.report",
+    "RunStopped": "fo.base.report",
     "parse_tags": "fo.base.tags",
     "DenseEvaluation": "fo.dense.evaluation",
     "evaluate_dense_segmentations": "fo.dense.evaluation",
@@ -56,7 +64,8 @@ _EXPORTS = {
     "GroundedModel": "fo.grounded.model",
     "GroundedModelConfig": "fo.grounded.model",
     "segment_samples": "fo.grounded.run",
-    "TagEvaluation": "fo.tagging.evaluation",
+    "TagEvaluationConfig": "fo.tagging.evaluation",
+    "TagEvaluationResults": "fo.tagging.evaluation",
     "evaluate_tags": "fo.tagging.evaluation",
     "tags_field": "fo.tagging.labels",
     "to_classifications": "fo.tagging.labels",
@@ -84,32 +93,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-# FiftyOne remote model zoo hooks (manifest.json sits next to this file); logic in zoo/.
-def download_model(model_name: str, model_path: str) -> None:
-    """Downloads a zoo model (``"tag2text-swin-14m-torch"``) for FiftyOne."""
-    from . import zoo
-
-    zoo.download_model(model_name, model_path)
-
-
-def load_model(model_name: str, model_path: str, **kwargs):
-    """Loads a downloaded zoo model as a FiftyOne model (``fo.zoo.load_zoo_model``)."""
-    from . import zoo
-
-    return zoo.load_model(model_name, model_path, **kwargs)
-
-
-def resolve_input(model_name: str, ctx):
-    """The "apply zoo model" operator's options form for ``model_name``."""
-    from . import zoo
-
-    return zoo.resolve_input(model_name, ctx)
-
-
-def parse_parameters(model_name: str, ctx, params: dict) -> None:
-    """Turns that form's values into :func:`load_model` keyword arguments."""
-    from . import zoo
-
-    zoo.parse_parameters(model_name, ctx, params)

@@ -1,7 +1,9 @@
 """Command line: ``python -m tag2text_zoo <command>``; a thin shell over the public API.
 
 Exit codes: 0 when everything was done, 1 when some images or samples failed (each is named on
-stderr), 2 for a usage error (nothing was done).
+stderr) or the run was stopped by the database or the disk, 2 for a usage error (nothing was
+done), 130 when interrupted (Ctrl-C). A stopped ``label`` or ``ground`` continues where it
+stopped when run again.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import torch
 
 from . import (
     ImageLoadError,
+    ModelSpec,
+    RayBackend,
     RunReport,
+    RunStopped,
     TagResult,
     TrainConfig,
     dataset_for,
     defaults,
     label_samples,
-    load_grounded_segmenter,
-    load_tagger,
     parse_tags,
     segment_samples,
     tags_field,
@@ -33,34 +36,111 @@ from .assets.catalogue import CATALOGUE
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    return _integer(text, 1)
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    return _integer(text, 0)
+
+
+def _integer(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number within [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
     )
     parser.add_argument("--device", default=None, help=_DEVICE_HELP)
     parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
-    parser.add_argument("--threshold", type=float, default=None, help="global tag threshold")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
+    parser.add_argument("--batch-size", type=_positive, default=8)
     parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
     parser.add_argument(
         "--no-exif", action="store_true", help="ignore EXIF orientation (as the reference does)"
     )
-
-
-def _load_tagger(args: argparse.Namespace):
-    return load_tagger(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        models_dir=args.models_dir,
-        threshold=args.threshold,
-        batch_size=args.batch_size,
-        exif_transpose=not args.no_exif,
+    vocabulary = parser.add_mutually_exclusive_group()
+    vocabulary.add_argument(
+        "--vocabulary",
+        type=parse_tags,
+        default=None,
+        help='open-set tags replacing the built-in ones (RAM / RAM++), e.g. "red panda,okapi"',
+    )
+    vocabulary.add_argument(
+        "--vocabulary-file", default=None, help="open-set tags, one per line (RAM / RAM++)"
+    )
+    parser.add_argument(
+        "--text-encoder",
+        default=None,
+        help="CLIP text model (hub id or folder) for the vocabulary; default: CLIP ViT-B/16",
     )
 
 
+def _vocabulary(args: argparse.Namespace) -> list[str] | None:
+    if args.vocabulary_file is None:
+        return args.vocabulary
+    with open(args.vocabulary_file, encoding="utf-8") as lines:
+        return [name.strip() for name in lines if name.strip()]
+
+
+def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
+    options = {
+        "name_or_dir": args.model,
+        "device": args.device,
+        "dtype": args.dtype,
+        "models_dir": args.models_dir,
+        "threshold": args.threshold,
+        "batch_size": args.batch_size,
+        "exif_transpose": not args.no_exif,
+        "vocabulary": _vocabulary(args),
+        "text_encoder": args.text_encoder,
+    }
+    return ModelSpec("tagger", options)
+
+
+def _add_ray(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the models on Ray workers; join the cluster at ADDRESS (default: "
+        "$RAY_ADDRESS, else a new local Ray); the driver writes to the dataset",
+    )
+
+
+def _backend(args: argparse.Namespace) -> str | RayBackend:
+    return "local" if args.ray is None else RayBackend(args.ray or None)
+
+
+def _local_or_spec(args: argparse.Namespace, spec: ModelSpec):
+    """The model loaded here, or on Ray the spec its workers load."""
+    return spec if args.ray is not None else spec.load()
+
+
 def _tag(args: argparse.Namespace) -> int:
-    tagger = _load_tagger(args)
+    tagger = _tagger_spec(args).load()
     caption = not args.no_caption and tagger.can_caption
     failed = 0
     good: list[tuple[str, torch.Tensor]] = []
@@ -113,47 +193,75 @@ def _print_report(name: str, field: str, report: RunReport) -> int:
     return 1 if report.failures else 0
 
 
+def _run_and_report(name: str, field: str, run) -> int:
+    """``run()``'s report printed; a run stopped by the database or the disk prints what it
+    had done, then why it stopped (exit code 1)."""
+    try:
+        return _print_report(name, field, run())
+    except RunStopped as stop:
+        _print_report(name, field, stop.report)
+        print(f"error: {stop}", file=sys.stderr)
+        return 1
+
+
 def _label(args: argparse.Namespace) -> int:
+    # on this machine, bad model arguments are refused before a dataset is made
+    tagger = _local_or_spec(args, _tagger_spec(args))
     dataset = dataset_for(args.target, args.dataset)
-    report = label_samples(
-        dataset,
-        _load_tagger(args),
-        args.label_field,
-        prompt_field=args.prompt_field,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
+    return _run_and_report(
+        dataset.name,
+        tags_field(args.label_field),
+        lambda: label_samples(
+            dataset,
+            tagger,
+            args.label_field,
+            prompt_field=args.prompt_field,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            backend=_backend(args),
+        ),
     )
-    return _print_report(dataset.name, tags_field(args.label_field), report)
 
 
 def _ground(args: argparse.Namespace) -> int:
-    dataset = dataset_for(args.target, args.dataset)
-    segmenter = load_grounded_segmenter(
-        args.detector,
-        args.segmenter,
-        device=args.device,
-        dtype=args.dtype,
-        box_threshold=args.box_threshold,
-        text_threshold=args.text_threshold,
-        nms_iou=args.nms_iou,
-        batch_size=args.batch_size,
-        models_dir=args.models_dir,
+    segmenter = _local_or_spec(
+        args,
+        ModelSpec(
+            "grounded",
+            {
+                "detector": args.detector,
+                "segmenter": args.segmenter,
+                "device": args.device,
+                "dtype": args.dtype,
+                "box_threshold": args.box_threshold,
+                "text_threshold": args.text_threshold,
+                "nms_iou": args.nms_iou,
+                "batch_size": args.batch_size,
+                "models_dir": args.models_dir,
+            },
+        ),
     )
     tagger = None
     if args.tagger:
-        tagger = load_tagger(args.tagger, device=segmenter.device, models_dir=args.models_dir)
-    report = segment_samples(
-        dataset,
-        segmenter,
+        options = {"name_or_dir": args.tagger, "device": args.device, "models_dir": args.models_dir}
+        tagger = _local_or_spec(args, ModelSpec("tagger", options))
+    dataset = dataset_for(args.target, args.dataset)  # after the models: their errors first
+    return _run_and_report(
+        dataset.name,
         args.label_field,
-        prompt_field=args.prompt_field,
-        classes=args.classes,
-        tagger=tagger,
-        semantic_field=args.semantic_field,
-        mask_dir=args.mask_dir,
-        batch_size=args.batch_size,
+        lambda: segment_samples(
+            dataset,
+            segmenter,
+            args.label_field,
+            prompt_field=args.prompt_field,
+            classes=args.classes,
+            tagger=tagger,
+            semantic_field=args.semantic_field,
+            mask_dir=args.mask_dir,
+            batch_size=args.batch_size,
+            backend=_backend(args),
+        ),
     )
-    return _print_report(dataset.name, args.label_field, report)
 
 
 def _train_tagalign(args: argparse.Namespace) -> int:
@@ -191,7 +299,8 @@ def _add_label(commands) -> None:
         "--label-field", default=defaults.TAGGING_FIELD, help="writes <field>_tags, _caption"
     )
     label.add_argument("--prompt-field", default=None, help="field of tags steering captions")
-    label.add_argument("--num-workers", type=int, default=None, help="image-loading workers")
+    label.add_argument("--num-workers", type=_count, default=None, help="image-loading workers")
+    _add_ray(label)
     label.set_defaults(run=_label)
 
 
@@ -202,13 +311,13 @@ def _add_train_tagalign(commands) -> None:
     train.add_argument("--caption-field", required=True, help="string field with captions")
     train.add_argument("--output", required=True, help="checkpoint directory (resumes if set)")
     train.add_argument("--clip", default=defaults.CLIP, help="hub id or dir")
-    train.add_argument("--steps", type=int, default=10_000)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--steps", type=_positive, default=10_000)
+    train.add_argument("--batch-size", type=_positive, default=64)
     train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--warmup-steps", type=int, default=500)
-    train.add_argument("--image-size", type=int, default=224)
-    train.add_argument("--checkpoint-every", type=int, default=1000)
-    train.add_argument("--num-workers", type=int, default=4)
+    train.add_argument("--warmup-steps", type=_count, default=500)
+    train.add_argument("--image-size", type=_positive, default=224)
+    train.add_argument("--checkpoint-every", type=_positive, default=1000)
+    train.add_argument("--num-workers", type=_count, default=4)
     train.add_argument("--device", default=None, help=_DEVICE_HELP)
     train.add_argument("--dtype", default="auto", choices=["auto", *defaults.DTYPES])
     train.set_defaults(run=_train_tagalign)
@@ -232,11 +341,12 @@ def _add_ground(commands) -> None:
     ground.add_argument("--dataset", default=None, help="dataset name for a directory")
     ground.add_argument("--device", default=None, help=_DEVICE_HELP)
     ground.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
-    ground.add_argument("--box-threshold", type=float, default=defaults.BOX_THRESHOLD)
-    ground.add_argument("--text-threshold", type=float, default=defaults.TEXT_THRESHOLD)
-    ground.add_argument("--nms-iou", type=float, default=defaults.NMS_IOU)
-    ground.add_argument("--batch-size", type=int, default=4)
+    ground.add_argument("--box-threshold", type=_fraction, default=defaults.BOX_THRESHOLD)
+    ground.add_argument("--text-threshold", type=_fraction, default=defaults.TEXT_THRESHOLD)
+    ground.add_argument("--nms-iou", type=_fraction, default=defaults.NMS_IOU)
+    ground.add_argument("--batch-size", type=_positive, default=4)
     ground.add_argument("--models-dir", default=None, help="where catalogue models are kept")
+    _add_ray(ground)
     ground.set_defaults(run=_ground)
 
 
@@ -263,3 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:  # user-facing errors: no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        resumes = "" if args.command == "tag" else "; run the same command again to continue"
+        print(f"interrupted{resumes}", file=sys.stderr)
+        return 130

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,8 +21,9 @@ from .assets.model_dir import ModelDirectory
 from .engines.dense import load_dense_segmenter
 from .engines.device import resolve_precision
 from .engines.grounded import load_grounded_segmenter
-from .engines.tagger import Tagger
+from .engines.tagger import Tagger, check_open_set
 from .engines.tokenizer import TagTokenizer
+from .engines.vocabulary import VocabularyEncoder
 from .models import build_uninitialized, load_checkpoint
 
 
@@ -50,6 +51,9 @@ def load_tagger(
     *,
     models_dir: str | Path | None = None,
     generation: dict[str, Any] | None = None,
+    vocabulary: Sequence[str] | None = None,
+    descriptions: Mapping[str, Sequence[str]] | None = None,
+    text_encoder: str | Path | None = None,
     **options: Any,
 ) -> Tagger:
     """Loads a tagger from a catalogue name (e.g. ``"ram-plus-swin-large-14m"``) or a directory.
@@ -62,12 +66,23 @@ def load_tagger(
             ``~/.cache/tag2text_zoo``).
         generation: caption settings overriding the model's (``num_beams``, ``max_length``,
             ``min_length``, ``repetition_penalty``, ``do_sample``, ``top_p``, ...).
+        vocabulary: open-set tag names replacing the built-in tags (RAM / RAM++ only; see
+            :meth:`Tagger.with_vocabulary`); ``threshold`` then applies to them (default 0.5).
+        descriptions: ``name -> [description, ...]`` for the vocabulary (RAM++).
+        text_encoder: the CLIP text model (hub id or folder) embedding the vocabulary; default
+            ``openai/clip-vit-base-patch16``.
         **options: :class:`Tagger` options: ``threshold``, ``tag_thresholds``, ``delete_tags``,
             ``exif_transpose``, ``batch_size``.
+
+    Raises:
+        ValueError: a vocabulary for a model without CLIP label embeddings (Tag2Text), checked
+            before the weights load.
     """
     resolve_precision(device, dtype, allow_float64=True)  # refuse bad values before loading
     model_dir = resolve_model_dir(name_or_dir, models_dir)
     cfg = model_dir.config
+    if vocabulary is not None:
+        check_open_set(cfg)
     model = build_uninitialized(cfg)
     trusted = {f.sha256 for spec in CATALOGUE.values() for f in spec.files if f.sha256}
     load_checkpoint(model, model_dir.checkpoint, trusted_sha256=trusted)
@@ -75,7 +90,7 @@ def load_tagger(
     if cfg.has_captioner:
         tokenizer = TagTokenizer(model_dir.vocab, cfg.tokenizer, cfg.tag_max_tokens)
     gen = dataclasses.replace(cfg.generation, **(generation or {}))
-    return Tagger(
+    tagger = Tagger(
         model,
         cfg,
         model_dir.tag_list(),
@@ -86,6 +101,16 @@ def load_tagger(
         dtype=dtype,
         generation=gen,
         **options,
+    )
+    if vocabulary is None:
+        return tagger
+    encoder = None if text_encoder is None else VocabularyEncoder.from_pretrained(str(text_encoder))
+    threshold = options.get("threshold")
+    return tagger.with_vocabulary(
+        vocabulary,
+        descriptions,
+        encoder=encoder,
+        **({} if threshold is None else {"threshold": threshold}),
     )
 
 

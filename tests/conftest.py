@@ -72,6 +72,16 @@ def grounded_dirs(tmp_path_factory, reference_dir) -> tuple[Path, Path]:
     return save_tiny_grounding_dino(root / "gdino", vocab), save_tiny_sam(root / "sam")
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray of 2 CPUs for one test module (slow to start); its address, for drivers in
+    other processes. Skips where the Ray extra is not installed."""
+    ray = pytest.importorskip("ray", reason="the Ray backend's extra: pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
 @pytest.fixture
 def make_dataset():
     """Makes datasets of image paths (plus per-sample fields), deleted after the test."""

@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+from tiny_clip import ram_open_set_encoder
+
+from tag2text_zoo.cli import _vocabulary, build_parser, main
+
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -53,3 +57,32 @@ def test_unknown_model_is_a_clear_error():
     proc = _run("tag", "x.jpg", "--model", "no-such-model")
     assert proc.returncode == 2 and "tag2text-swin-14m" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tag_with_an_open_set_vocabulary_file(tag2text_dir, tmp_path):
+    ram_dir = tag2text_dir.parent / "ram-tiny"
+    encoder = ram_open_set_encoder(ram_dir, ["kettle", "zebra", "violin"], tmp_path / "encoder")
+    vocabulary = tmp_path / "vocabulary.txt"
+    vocabulary.write_text("kettle\nzebra\n\n violin \n")
+    image = ram_dir / "images" / "a1_rgb_640x480.jpg"
+    proc = _run(
+        "tag",
+        str(image),
+        "--model",
+        str(ram_dir),
+        "--no-exif",
+        "--vocabulary-file",
+        str(vocabulary),
+        "--text-encoder",
+        str(encoder),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [t["name"] for t in json.loads(proc.stdout)[0]["tags"]] == ["kettle"]
+
+
+def test_vocabulary_option_parses_and_tag2text_refuses_it(tag2text_dir, tag2text_images, capsys):
+    args = build_parser().parse_args(["label", "ds", "--model", "m", "--vocabulary", "a b, c,"])
+    assert _vocabulary(args) == ["a b", "c"]
+    code = main(["tag", str(tag2text_images[0]), "--model", str(tag2text_dir), "--vocabulary", "c"])
+    assert code == 2 and "open-set tagging needs a RAM or RAM++ model" in capsys.readouterr().err

@@ -9,6 +9,8 @@ import shutil
 import urllib.request
 from pathlib import Path
 
+from filelock import FileLock
+
 from .catalogue import ModelSpec, RemoteFile
 from .model_dir import ModelDirectory
 
@@ -110,18 +112,8 @@ def fetch_file(file: RemoteFile, model_dir: Path) -> None:
         )
 
 
-def ensure_model_dir(spec: ModelSpec, models_dir: str | Path | None = None) -> Path:
-    """Makes ``<models_dir>/<name>`` a complete model directory, downloading what is missing.
-
-    Re-running after an interruption resumes: complete files are kept and partial downloads
-    continue where they stopped.
-
-    Raises:
-        DownloadError: some files could not be fetched (offline, say); lists them, their URLs,
-            and where to put them by hand.
-    """
-    model_dir = Path(models_dir or default_models_dir()).expanduser() / spec.name
-    model_dir.mkdir(parents=True, exist_ok=True)
+def _fetch_missing(spec: ModelSpec, model_dir: Path) -> list[tuple[RemoteFile, str]]:
+    """Writes the config and fetches the incomplete files; the files that failed, and why."""
     config = model_dir / "config.json"
     if not config.is_file():
         config.write_text(json.dumps(spec.config, indent=2), encoding="utf-8")
@@ -135,6 +127,25 @@ def ensure_model_dir(spec: ModelSpec, models_dir: str | Path | None = None) -> P
             failures.append(
                 (file, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
             )
+    return failures
+
+
+def ensure_model_dir(spec: ModelSpec, models_dir: str | Path | None = None) -> Path:
+    """Makes ``<models_dir>/<name>`` a complete model directory, downloading what is missing.
+
+    Re-running after an interruption resumes: complete files are kept and partial downloads
+    continue where they stopped.
+
+    Raises:
+        DownloadError: some files could not be fetched (offline, say); lists them, their URLs,
+            and where to put them by hand.
+    """
+    model_dir = Path(models_dir or default_models_dir()).expanduser() / spec.name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    # Processes sharing the folder (Ray actors of a node, nodes on a shared file system) fetch
+    # one at a time: the first downloads, the others then find the files complete.
+    with FileLock(model_dir.parent / f".{spec.name}.lock"):
+        failures = _fetch_missing(spec, model_dir)
     if failures:
         lines = "\n".join(
             f"  - {f.filename} ({f.size:,} bytes, sha256 {f.sha256})\n      from {f.url}\n"

@@ -269,6 +269,7 @@ def load_dense_segmenter(
         device, dtype: see :class:`DenseSegmenter`.
         **options: ``settings``, ``batch_size``.
     """
+    resolve_precision(device, dtype)  # refuse bad values before loading
     model = CLIPModel.from_pretrained(clip)
     tokenizer = CLIPTokenizer.from_pretrained(clip)
     head = None if projector is None else load_tagalign_projector(projector)

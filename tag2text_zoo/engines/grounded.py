@@ -235,6 +235,7 @@ def load_grounded_segmenter(
         **options: :class:`GroundedSegmenter` options (thresholds, ``nms_iou``, ``separator``,
             ``drop_attribute_tags``, ``batch_size``).
     """
+    resolve_precision(device, dtype)  # refuse bad values before loading
     return GroundedSegmenter(
         *load_grounding_dino(detector, models_dir),
         *load_sam(segmenter, models_dir),

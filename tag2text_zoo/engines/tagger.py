@@ -6,7 +6,9 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import CachedDecoder, beam_search, sample
@@ -31,6 +33,7 @@ class TagResult:
         tag_string: the reference's form, ``" | ".join(tags)``.
         caption_token_ids: generated ids, prompt included.
         tags_chinese: Chinese names of the same tags (RAM / RAM++), surrounding spaces removed.
+        logits: float32 logit (before the sigmoid) of every class, in class-index order.
     """
 
     tags: list[str]
@@ -40,6 +43,7 @@ class TagResult:
     tag_string: str = ""
     caption_token_ids: list[int] | None = None
     tags_chinese: list[str] | None = None
+    logits: np.ndarray | None = None
 
 
 def _user_tag_string(tags: SpecifiedTags) -> str | None:
@@ -51,6 +55,15 @@ def _user_tag_string(tags: SpecifiedTags) -> str | None:
         return None
     names = [t.strip() for t in (tags.split(",") if isinstance(tags, str) else tags) if t]
     return " | ".join(n for n in names if n) or None
+
+
+def check_open_set(config: ModelConfig) -> None:
+    """Raises ValueError unless the model can take an open-set vocabulary (RAM, RAM++)."""
+    if config.label_embed is None:
+        raise ValueError(
+            f"{config.model_type} has no CLIP label embeddings; open-set tagging needs "
+            "a RAM or RAM++ model (e.g. 'ram-plus-swin-large-14m')"
+        )
 
 
 class Tagger:
@@ -159,11 +172,7 @@ class Tagger:
             threshold: decision threshold for every user tag (the reference's open-set value).
             tag_thresholds: per-tag overrides by user name.
         """
-        if self.config.label_embed is None:
-            raise ValueError(
-                f"{self.config.model_type} has no CLIP label embeddings; open-set tagging needs "
-                "a RAM or RAM++ model (e.g. 'ram-plus-swin-large-14m')"
-            )
+        check_open_set(self.config)
         if not isinstance(vocabulary, OpenVocabulary):
             if isinstance(vocabulary, str):
                 raise ValueError("vocabulary must be a list of tag names, not one string")
@@ -263,7 +272,7 @@ class Tagger:
         probs = torch.sigmoid(logits.float())
         on = (probs > self.thresholds) & ~self.deleted
         results = []
-        for row_on, row_probs in zip(on.cpu(), probs.cpu()):
+        for row_on, row_probs, row_logits in zip(on.cpu(), probs.cpu(), logits.float().cpu()):
             idx = row_on.nonzero().flatten().tolist()
             tags = [self.tag_names[i] for i in idx]
             chinese = None
@@ -276,6 +285,7 @@ class Tagger:
                     idx,
                     tag_string=" | ".join(tags),
                     tags_chinese=chinese,
+                    logits=row_logits.numpy(),
                 )
             )
         if caption and self.can_caption:
@@ -284,6 +294,20 @@ class Tagger:
             for result, (text, ids) in zip(results, self._captions(image_embeds, strings)):
                 result.caption, result.caption_token_ids = text, ids
         return results
+
+    @torch.inference_mode()
+    def embed_tensors(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` float32 L2-normalised image embeddings of a preprocessed batch (on the CPU).
+
+        The first image token the tagging head reads: for Tag2Text the mean of Swin's final
+        (layer-normed) tokens (1,024-d for Swin-B); for RAM / RAM++ that token after the image
+        projection (512-d), which RAM trains to match CLIP ViT-B/16's image embedding (an L1
+        distillation loss).
+        """
+        pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
+        with autocast(self.device, self.autocast_dtype):
+            tokens = self.model.encode_image(pixels)
+        return F.normalize(tokens[:, 0].float(), dim=-1).cpu()
 
     def _captions(self, image_embeds: torch.Tensor, tag_strings: list[str]):
         assert self.tokenizer is not None

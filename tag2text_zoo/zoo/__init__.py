@@ -1,7 +1,8 @@
 """The FiftyOne remote-zoo side of the package: manifest, download, load and options form.
 
-FiftyOne copies the folder holding ``manifest.json`` (the package) to
-``<model_zoo_dir>/tag2text-zoo/`` and calls the hooks of its ``__init__.py``, which land here.
+FiftyOne copies the repository's ``zoo/`` folder (the one holding ``manifest.json``) to
+``<model_zoo_dir>/tag2text-zoo/`` and calls the hooks of its ``__init__.py``, which imports them
+from here: zoo-loaded models are this installed package's classes.
 Each kind of entry is a module with the same five names: ``ENTRIES`` (name -> what it is),
 ``manifest_fields``, ``download``, ``load`` and ``form``:
 
@@ -21,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from .. import defaults
+from ..fo.base.tags import parse_tags
 from . import dense, grounded, taggers
 from .manifest import SUFFIX, zoo_name
 
@@ -68,3 +70,7 @@ def parse_parameters(name: str, ctx: Any, params: dict[str, Any]) -> None:
         del params[key]
     if params.get("device") == "auto":
         del params["device"]
+    if isinstance(params.get("classes"), str):  # the form's "a, b" (blank entries dropped)
+        params["classes"] = parse_tags(params["classes"])
+        if not params["classes"]:
+            del params["classes"]

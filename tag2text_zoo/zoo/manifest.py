@@ -1,6 +1,9 @@
-"""``manifest.json``: the zoo's model list, generated from the entries (a test checks they agree).
+"""``zoo/manifest.json``: the zoo's model list, generated from the entries (a test checks they
+agree).
 
-Regenerate it with
+It lives in the repository's top-level ``zoo/`` folder, the remote source FiftyOne downloads (the
+only ``manifest.json`` in the repository: FiftyOne registers every one it finds). Regenerate it in
+a checkout with
 ``python -c "from tag2text_zoo.zoo.manifest import write_manifest; write_manifest()"``.
 """
 
@@ -11,18 +14,12 @@ from pathlib import Path
 from typing import Any
 
 SOURCE_NAME = "tag2text-zoo"
-MANIFEST = Path(__file__).resolve().parents[1] / "manifest.json"
+SOURCE_URL = "https://github.com/tag2text-zoo/tag2text-zoo"
+MANIFEST = Path(__file__).resolve().parents[2] / "zoo" / "manifest.json"
 SUFFIX = "-torch"
-_REQUIREMENTS = [
-    "torch>=2.4",
-    "torchvision>=0.19",
-    "timm>=1.0.9",
-    "transformers>=4.46",
-    "tokenizers>=0.20",
-    "huggingface_hub>=0.25",
-    "safetensors>=0.4",
-    "pillow>=10.0",
-]
+# The zoo folder only delegates to the installed package, which brings torch, transformers, ...
+# FiftyOne checks this before loading (and installs it with install_requirements=True).
+_REQUIREMENTS = [f"tag2text-zoo @ git+{SOURCE_URL}"]
 
 
 def zoo_name(name: str) -> str:

@@ -42,19 +42,33 @@ def load(
     *,
     prompt_field: str | None = None,
     caption: bool = True,
+    classes: list[str] | None = None,
     **options: Any,
 ) -> Any:
-    """The tagger as a ``TaggerModel``; ``options`` go to ``load_tagger`` (``device``, ``dtype``,
-    ``threshold``, ``tag_thresholds``, ``exif_transpose``, ...)."""
+    """The tagger as a ``TaggerModel``.
+
+    Args:
+        prompt_field, caption: see ``TaggerModelConfig``.
+        classes: an open-set vocabulary replacing the built-in tags (RAM / RAM++), as FiftyOne's
+            CLIP zoo models take ``classes``; ``load_tagger``'s ``vocabulary``.
+        **options: ``load_tagger``'s (``device``, ``dtype``, ``threshold``, ``tag_thresholds``,
+            ``exif_transpose``, ``descriptions``, ``text_encoder``, ...).
+    """
     from .. import TaggerModel, TaggerModelConfig, load_tagger
 
-    tagger = load_tagger(marker.parent / name, **options)
+    tagger = load_tagger(marker.parent / name, vocabulary=classes, **options)
     return TaggerModel(tagger, TaggerModelConfig(prompt_field=prompt_field, caption=caption))
 
 
 def form(name: str, inputs: Any) -> None:
     """The options of ``load``, beyond device and dtype."""
     inputs.float("threshold", label="Tag threshold", description="global; default: the model's")
+    if CATALOGUE[name].model_type != "tag2text":
+        inputs.str(
+            "classes",
+            label="Open-set tags",
+            description="comma-separated names replacing the built-in tags (empty: built-in)",
+        )
     if CATALOGUE[name].model_type == "tag2text":
         inputs.bool("caption", default=True, label="Write captions")
         inputs.str(

@@ -167,3 +167,26 @@ def test_offline_install_folder_is_used_without_downloading(tmp_path, tag2text_d
     assert installed_model_dir("tag2text-swin-14m", empty_home) == local / "tag2text-swin-14m"
     tagger = load_tagger("tag2text-swin-14m", device="cpu", models_dir=empty_home)
     assert tagger.config.num_tags == 3429 and not empty_home.exists()  # nothing fetched
+
+
+def test_processes_fetching_one_model_at_once_download_it_once(tmp_path, tag2text_dir, server):
+    # Ray actors starting together on a node (or nodes sharing the folder) load the same model.
+    spec = _spec_for(tag2text_dir, server.url)
+    start = threading.Barrier(2)
+    done = []
+
+    def fetch():
+        start.wait()
+        done.append(ensure_model_dir(spec, tmp_path))
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert done == [tmp_path / "tiny"] * 2
+    assert len(server.ranges) == len(spec.files)  # each file requested once
+    for f in spec.files:
+        assert (tmp_path / "tiny" / f.filename).read_bytes() == (
+            tag2text_dir / f.filename
+        ).read_bytes()

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from data_paths import FIXTURES
+from PIL import Image
 
 from tag2text_zoo.engines.dense import (
     MAIN_SETTINGS,

@@ -69,7 +69,9 @@ def test_adapter_matches_the_processors_one_shot_path(sam_dir):
     inputs["pixel_values"] = adapter.preprocess([images[1]])["pixel_values"]
     out = model(**inputs, multimask_output=False)
     # SAM and SAM-HQ also take the resized size; SAM 2's processor (4.x still returns it) does not
-    sizes = [inputs["original_sizes"]] + ([] if family == "sam2" else [inputs["reshaped_input_sizes"]])
+    sizes = [inputs["original_sizes"]] + (
+        [] if family == "sam2" else [inputs["reshaped_input_sizes"]]
+    )
     expected = processor.post_process_masks(out.pred_masks, *sizes)[0][:, 0]
     torch.testing.assert_close(ious, out.iou_scores[0, :, 0], atol=1e-5, rtol=1e-4)
     assert masks.shape == (2, 50, 40) and masks.dtype == torch.bool

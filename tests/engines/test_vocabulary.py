@@ -7,49 +7,16 @@ user's name. A wrong prompt, pooling, normalization or name order breaks the exp
 
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from tokenizers import pre_tokenizers
-from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+from tiny_clip import align as _align
+from tiny_clip import char_tokenizer as _tokenizer
+from tiny_clip import text_model as _text_model
 
 from tag2text_zoo import load_tagger
 from tag2text_zoo.engines.vocabulary import VocabularyEncoder
 from tag2text_zoo.models.checkpoint import read_checkpoint
-
-
-def _tokenizer() -> CLIPTokenizer:
-    """A character-level CLIP BPE tokenizer (no merges), built offline from its two files."""
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
-    for suffix in ("", "</w>"):
-        vocab.update({c + suffix: len(vocab) + i for i, c in enumerate(chars)})
-    folder = Path(tempfile.mkdtemp(prefix="t2t-clip-tok-"))
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
-
-
-def _text_model(hidden: int, seed: int) -> CLIPTextModelWithProjection:
-    torch.manual_seed(seed)
-    cfg = CLIPTextConfig(
-        vocab_size=2 + 2 * 256, hidden_size=hidden, intermediate_size=2 * hidden,
-        num_hidden_layers=1, num_attention_heads=2, projection_dim=512,
-        max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    )  # fmt: skip
-    return CLIPTextModelWithProjection(cfg).eval()
-
-
-@torch.no_grad()
-def _align(model, tokenizer, texts: list[str], targets: torch.Tensor) -> None:
-    """Sets the text projection so that ``texts`` embed to ``targets`` (unit rows) exactly."""
-    pooled = model.text_model(**tokenizer(texts, padding=True, return_tensors="pt")).pooler_output
-    solution = torch.linalg.lstsq(pooled.double(), targets.double()).solution  # hidden x 512
-    model.text_projection.weight.copy_(solution.T.float())
 
 
 def _sigmoid(x):

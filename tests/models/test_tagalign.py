@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from data_paths import FIXTURES
+from PIL import Image
 from transformers import CLIPModel
 
 from tag2text_zoo.engines.dense_windows import normalise, resize_keep_ratio, sliding_windows

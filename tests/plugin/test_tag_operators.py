@@ -98,6 +98,6 @@ def test_evaluate_tags_reports_and_stores_counts(
     params = {"pred_field": "pred", "gt_field": "gt", "eval_key": "ev"}
     out = run_operator("evaluate_tags", ds, params, delegated=delegated)
     direct = evaluate_tags(ds, "pred", "gt")
-    assert out == {"mAP": direct.mAP, "report": direct.report()}
+    assert out == {"mAP": direct.mAP(), "report": direct.format_report()}
     assert "mAP 0.500" in out["report"]  # dog and cat: one positive among two tied scores
     assert ds.values("ev_tp") == [1, 0] and ds.values("ev_fp") == [1, 1]

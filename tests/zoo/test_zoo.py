@@ -1,112 +1,131 @@
-"""The package as a FiftyOne remote zoo source, copied under the model zoo dir as FiftyOne does."""
+"""The repository as a FiftyOne remote zoo source, registered and used through FiftyOne's own code.
+
+Registration runs FiftyOne's ``register_zoo_model_source`` on the project's GitHub URL; only the
+download is replaced, by the zip GitHub would serve for this checkout.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
-import fiftyone as fo
 import fiftyone.zoo as foz
 from data_paths import FIXTURES
+from tiny_clip import ram_open_set_encoder
 
+from tag2text_zoo import DenseModel, GroundedModel, TaggerModel, segment_samples
 from tag2text_zoo.assets.catalogue import CATALOGUE
-from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
-from tag2text_zoo.zoo import dense, grounded, parse_parameters, resolve_input
-from tag2text_zoo.zoo.manifest import MANIFEST, SOURCE_NAME, build_manifest
+from tag2text_zoo.zoo import dense, grounded
+from tag2text_zoo.zoo.manifest import MANIFEST, SOURCE_URL, build_manifest
 
-PACKAGE = MANIFEST.parent
 TAGALIGN = FIXTURES / "tagalign-tiny"
 
 
-def test_manifest_matches_catalogue():
+def test_manifest_matches_entries_and_is_the_only_one(repo_files):
     on_disk = json.loads(MANIFEST.read_text())
     assert on_disk == json.loads(json.dumps(build_manifest())), (
-        "manifest.json drifted from the zoo entries; regenerate it with "
+        "zoo/manifest.json drifted from the zoo entries; regenerate it with "
         "python -c 'from tag2text_zoo.zoo.manifest import write_manifest; write_manifest()'"
     )
     names = [*CATALOGUE, *grounded.ENTRIES, *dense.ENTRIES]
     assert [m["base_name"] for m in on_disk["models"]] == [f"{n}-torch" for n in names]
     assert all("/" not in m["base_filename"] for m in on_disk["models"])
+    # FiftyOne registers every manifest.json of the repository: there must be one.
+    assert [f for f in repo_files if Path(f).name == "manifest.json"] == ["zoo/manifest.json"]
 
 
-def test_zoo_lists_downloads_once_and_loads(tmp_path, tag2text_dir, monkeypatch):
-    zoo_dir, local = tmp_path / "zoo", tmp_path / "local"
-    # What register_zoo_model_source does: copy the folder holding manifest.json to <zoo>/<name>.
-    shutil.copytree(PACKAGE, zoo_dir / SOURCE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
-    local.mkdir()
-    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
-    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
-    monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
-
+def test_registered_source_is_the_thin_zoo_folder(zoo):
+    assert sorted(p.name for p in zoo.dir.iterdir()) == ["__init__.py", "manifest.json"]
+    assert SOURCE_URL in foz.list_zoo_model_sources()
     name = "tag2text-swin-14m-torch"
-    assert name in foz.list_zoo_models(tags="captioning")
+    assert name in foz.list_zoo_models(source=SOURCE_URL, tags="captioning")
+    foz.ensure_zoo_model_requirements(name)  # the installed tag2text-zoo satisfies it
+
+
+def test_zoo_tagger_is_the_installed_class_and_labels_samples(
+    zoo, tag2text_dir, tag2text_images, want, make_dataset
+):
+    zoo.link("tag2text-swin-14m", tag2text_dir)
+    name = "tag2text-swin-14m-torch"
     assert not foz.is_zoo_model_downloaded(name)
-    model = foz.load_zoo_model(name, device="cpu", prompt_field="hint")
-    marker = zoo_dir / SOURCE_NAME / "tag2text-swin-14m.config.json"
+    model = foz.load_zoo_model(name, device="cpu", exif_transpose=False)
+    marker = zoo.dir / "tag2text-swin-14m.config.json"
     assert foz.is_zoo_model_downloaded(name) and marker.is_file() and not marker.is_dir()
-    assert foz.find_zoo_model(name) == str(marker)
-    assert type(model).__name__ == "TaggerModel" and model.config.prompt_field == "hint"
-    assert (
-        model.tagger.config.num_tags
-        == json.loads((tag2text_dir / "config.json").read_text())["num_tags"]
-    )
+    assert isinstance(model, TaggerModel)  # not a copy of the class from the zoo folder
+
+    ds = make_dataset(tag2text_images[:2])
+    ds.apply_model(model, "t2t", batch_size=2, num_workers=0, progress=False)
+    for sample, path in zip(ds, tag2text_images[:2]):
+        assert sample.t2t_caption == want[path.name]["caption"]
 
     # A second load finds the model downloaded: the local directory is not consulted again.
-    monkeypatch.delenv(LOCAL_MODELS_ENV)
-    again = foz.load_zoo_model(name, device="cpu")
-    assert again.tagger.tag_names == model.tagger.tag_names
+    shutil.rmtree(zoo.local)
+    again = foz.load_zoo_model(name, device="cpu", prompt_field="hint")
+    assert again.tagger.tag_names == model.tagger.tag_names and again.config.prompt_field == "hint"
 
 
-def test_operator_form_and_parameters():
-    prop = resolve_input("tag2text-swin-14m-torch", ctx=None)
-    fields = set(prop.type.properties)
-    assert {"device", "dtype", "threshold", "caption", "prompt_field"} <= fields
-    params = {"device": "auto", "dtype": "bfloat16", "threshold": None, "prompt_field": ""}
-    parse_parameters("tag2text-swin-14m-torch", None, params)
-    assert params == {"dtype": "bfloat16"}
-
-
-def test_grounded_pair_from_the_zoo(tmp_path, grounded_dirs, monkeypatch):
-    zoo_dir, local = tmp_path / "zoo", tmp_path / "local"
-    shutil.copytree(PACKAGE, zoo_dir / SOURCE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
-    pair = local / "grounded-sam-tiny-vit-base"
-    pair.mkdir(parents=True)
-    for part, folder in zip(["detector", "segmenter"], grounded_dirs, strict=True):
-        (pair / part).symlink_to(folder, target_is_directory=True)
-    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
-    monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
-
-    name = "grounded-sam-tiny-vit-base-torch"
-    assert name in foz.list_zoo_models(tags="grounded")
-    model = foz.load_zoo_model(name, device="cpu", prompt_field="t2t_tags", box_threshold=0.3)
-    assert foz.is_zoo_model_downloaded(name)
-    assert type(model).__name__ == "GroundedModel" and model.config.prompt_field == "t2t_tags"
-    assert model.segmenter.box_threshold == 0.3
-    assert model.segmenter.segmenter.config.vision_config.hidden_size == 16  # the tiny SAM
-    assert "box_threshold" in resolve_input(name, ctx=None).type.properties
-
-
-def test_zoo_lists_and_loads_the_linked_clip(tmp_path, monkeypatch):
-    zoo_dir, local = tmp_path / "zoo", tmp_path / "local"
-    shutil.copytree(PACKAGE, zoo_dir / SOURCE_NAME, ignore=shutil.ignore_patterns("__pycache__"))
-    (local / "tagalign-clip-vit-b16").mkdir(parents=True)
-    (local / "tagalign-clip-vit-b16" / "clip").symlink_to(
-        TAGALIGN / "clip", target_is_directory=True
+def test_zoo_ram_with_classes_is_open_set(zoo, tag2text_dir, make_dataset, tmp_path):
+    ram_dir = tag2text_dir.parent / "ram-tiny"
+    zoo.link("ram-swin-large-14m", ram_dir)
+    names = ["kettle", "zebra", "violin"]
+    encoder = ram_open_set_encoder(ram_dir, names, tmp_path / "text-encoder")
+    model = foz.load_zoo_model(
+        "ram-swin-large-14m-torch",
+        classes=names,
+        text_encoder=str(encoder),
+        device="cpu",
+        exif_transpose=False,
     )
-    monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
-    monkeypatch.setattr(fo.config, "model_zoo_dir", str(zoo_dir))
+    assert model.classes == names
+    ds = make_dataset([ram_dir / "images" / "a1_rgb_640x480.jpg"])
+    ds.apply_model(model, "open", num_workers=0, progress=False)
+    assert [c.label for c in ds.first().open_tags.classifications] == ["kettle"]
 
+
+def test_zoo_grounded_model_is_used_by_segment_samples(
+    zoo, grounded_dirs, tag2text_images, make_dataset
+):
+    zoo.link("grounded-sam-tiny-vit-base", dict(zip(["detector", "segmenter"], grounded_dirs)))
+    name = "grounded-sam-tiny-vit-base-torch"
+    model = foz.load_zoo_model(name, device="cpu", box_threshold=0.0, text_threshold=0.0)
+    assert isinstance(model, GroundedModel) and model.segmenter.box_threshold == 0.0
+    assert model.segmenter.segmenter.config.vision_config.hidden_size == 16  # the tiny SAM
+
+    ds = make_dataset(tag2text_images[:2])
+    report = segment_samples(ds, model, "grounded", classes=["dog", "cat"], batch_size=2)
+    assert (report.done, report.failed) == (2, 0)
+    labels = {d.label for dets in ds.values("grounded") for d in dets.detections}
+    assert labels and labels <= {"dog", "cat"}
+
+
+def test_zoo_dense_model_loads_clip_and_projector(zoo):
+    zoo.link("tagalign-clip-vit-b16", {"clip": TAGALIGN / "clip"})
     name = "tagalign-clip-vit-b16-torch"
-    assert name in foz.list_zoo_models(tags="dense")
     model = foz.load_zoo_model(name, device="cpu", prompt_field="t2t_tags", bg_thresh=0.3)
-    marker = zoo_dir / SOURCE_NAME / "tagalign-clip-vit-b16.config.json"
-    assert foz.is_zoo_model_downloaded(name) and marker.is_file() and not marker.is_dir()
-    assert type(model).__name__ == "DenseModel" and model.config.prompt_field == "t2t_tags"
+    assert isinstance(model, DenseModel) and model.config.prompt_field == "t2t_tags"
     assert model.segmenter.projector is None and model.segmenter.settings.bg_thresh == 0.3
     assert model.segmenter.clip.config.vision_config.hidden_size < 768  # the tiny CLIP
-
-    monkeypatch.delenv(LOCAL_MODELS_ENV)
     trained = foz.load_zoo_model(name, device="cpu", projector=str(TAGALIGN / "tagalign.pth"))
     assert trained.segmenter.projector is not None
-    form = resolve_input(name, ctx=None).type.properties
-    assert {"device", "dtype", "prompt_field", "projector", "settings", "bg_thresh"} <= set(form)
+
+
+def test_model_options_form_through_fiftyone(zoo):
+    """FiftyOne's "apply zoo model" operator calls these on the registered source's module."""
+    tag2text = foz.get_zoo_model("tag2text-swin-14m-torch")
+    fields = set(tag2text.resolve_input(ctx=None).type.properties)
+    assert {"device", "dtype", "threshold", "caption", "prompt_field"} <= fields
+    params = {"device": "auto", "dtype": "bfloat16", "threshold": None, "prompt_field": ""}
+    tag2text.parse_parameters(None, params)
+    assert params == {"dtype": "bfloat16"}
+
+    ram = foz.get_zoo_model("ram-plus-swin-large-14m-torch")
+    assert "classes" in ram.resolve_input(ctx=None).type.properties
+    params = {"device": "cpu", "classes": "red panda, okapi,"}
+    ram.parse_parameters(None, params)
+    assert params == {"device": "cpu", "classes": ["red panda", "okapi"]}
+
+    grounded_form = foz.get_zoo_model("grounded-sam-tiny-vit-base-torch").resolve_input(None)
+    assert "box_threshold" in grounded_form.type.properties
+    dense_form = foz.get_zoo_model("tagalign-clip-vit-b16-torch").resolve_input(None)
+    assert {"prompt_field", "projector", "settings", "bg_thresh"} <= set(dense_form.type.properties)

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import fiftyone as fo
+import fiftyone.utils.data as foud
 
 
 def dataset_for(target: str | Path, name: str | None = None) -> fo.Dataset:
-    """An existing dataset by name, or a persistent one made from a directory of images.
+    """An existing dataset by name, or a persistent one holding the images of a directory.
 
-    A directory's dataset is named after it (or ``name``) and reused on later runs.
+    A directory's dataset is named after it (or ``name``) and reused on later runs; every run
+    adds the directory's images that it does not hold yet, so a run stopped while the dataset
+    was being made completes it, and images added to the folder later are picked up.
 
     Raises:
-        ValueError: ``target`` is neither a dataset name nor a directory.
+        ValueError: ``target`` is neither a dataset name nor a directory, or the dataset of that
+            name holds images from elsewhere.
     """
     path = Path(target).expanduser()
     if not path.is_dir():
         if fo.dataset_exists(str(target)):
             return fo.load_dataset(str(target))
         raise ValueError(f"{target!r} is neither a dataset nor a directory of images")
-    name = name or path.resolve().name
+    folder = os.path.abspath(path)
+    name = name or Path(folder).name
     if fo.dataset_exists(name):
-        return fo.load_dataset(name)
-    dataset = fo.Dataset.from_dir(
-        dataset_dir=str(path), dataset_type=fo.types.ImageDirectory, name=name, progress=False
-    )
-    dataset.persistent = True
+        dataset = fo.load_dataset(name)
+        dataset.persistent = True  # a dataset whose creation was stopped may not be yet
+    else:
+        dataset = fo.Dataset(name, persistent=True)
+    held = set(dataset.values("filepath"))
+    if any(not p.startswith(folder + os.sep) for p in held):
+        raise ValueError(
+            f"dataset {name!r} holds images from outside {folder}; name another dataset for "
+            "this folder (--dataset, or name=)"
+        )
+    new = [p for p in sorted(foud.parse_images_dir(folder)) if os.path.abspath(p) not in held]
+    if new:
+        dataset.add_images(new, progress=False)
     return dataset

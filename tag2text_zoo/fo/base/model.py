@@ -3,6 +3,8 @@
 Images load in DataLoader workers (:class:`~.items.ImageGetItem`), a batch stays a list of items,
 and :meth:`ImageModel.predict_all` skips the items that failed to load, records them in
 :attr:`ImageModel.failures`, and hands the rest to the subclass's :meth:`ImageModel.predict_items`.
+Adapters with image embeddings (``compute_embeddings``, FiftyOne Brain's visualisation and
+similarity) implement :meth:`ImageModel.embed_items` and say so in ``has_embeddings``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import logging
 from typing import Any
 
 import fiftyone.core.models as fom
+import numpy as np
 import torch
 
+from ...engines.preprocess import ImageLoadError
 from .items import PROMPT_KEY, ImageGetItem, Transform, collate_items, load_items
 from .mask_targets import MaskTargets
 from .report import Failure
@@ -20,7 +24,7 @@ from .report import Failure
 logger = logging.getLogger(__name__)
 
 
-class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
+class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin, fom.EmbeddingsMixin):
     """Base of the adapters.
 
     Subclasses set :attr:`config` (with ``prompt_field`` and ``exif_transpose``) and implement
@@ -45,6 +49,10 @@ class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
         """Labels for loaded items (none of them failed), one per item."""
         raise NotImplementedError
 
+    def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
+        """``[N, D]`` image embeddings of loaded items (none of them failed)."""
+        raise NotImplementedError
+
     # -- inference --------------------------------------------------------------------------
     def predict(self, arg: Any) -> Any:
         return self.predict_all([arg])[0]
@@ -52,7 +60,7 @@ class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
     def predict_all(self, args: Any) -> list[Any]:
         """Labels per item of a DataLoader batch, or per image given directly; None where the
         sample failed (logged and listed in :attr:`failures`)."""
-        items = args if _are_items(args) else load_items(args, self.exif_transpose, self.transform)
+        items = self._items(args)
         out: list[Any] = [None] * len(items)
         good = []
         for i, item in enumerate(items):
@@ -65,6 +73,29 @@ class ImageModel(fom.Model, fom.SupportsGetItem, fom.TorchModelMixin):
             for i, label in zip(good, labels, strict=True):
                 out[i] = label
         return out
+
+    def embed(self, arg: Any) -> np.ndarray:
+        return self.embed_all([arg])[0]
+
+    def embed_all(self, args: Any) -> np.ndarray:
+        """``[N, D]`` embeddings of a DataLoader batch or of images given directly.
+
+        Raises:
+            ImageLoadError: an image could not be loaded (each is named and recorded in
+                :attr:`failures`); FiftyOne's ``skip_failures`` then leaves the batch without
+                embeddings, as it does for any batch that fails.
+        """
+        items = self._items(args)
+        bad = [item for item in items if item["error"] is not None]
+        for item in bad:
+            self.record_failure(item, item["error"])
+        if bad:
+            raise ImageLoadError("; ".join(f"sample {it['id']}: {it['error']}" for it in bad))
+        return self.embed_items(items)
+
+    def _items(self, args: Any) -> list[dict[str, Any]]:
+        """A DataLoader batch as it is, or images given directly loaded into items."""
+        return args if _are_items(args) else load_items(args, self.exif_transpose, self.transform)
 
     def use_mask_targets(self, targets: MaskTargets) -> None:
         """Continues the masks' class map from ``targets`` (a field's existing map)."""

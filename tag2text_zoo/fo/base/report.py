@@ -47,3 +47,17 @@ class RunReport:
     def summary(self) -> str:
         """``"3 done, 1 skipped, 1 failed"``."""
         return f"{self.done} done, {self.skipped} skipped, {self.failed} failed"
+
+
+class RunStopped(RuntimeError):
+    """A run stopped by its surroundings (the database unreachable, the disk full) before it
+    finished. What it had written is kept and counted in :attr:`report`; the batch in flight was
+    not written, so running it again continues where it stopped.
+
+    Attributes:
+        report: the samples done, skipped and failed before the stop.
+    """
+
+    def __init__(self, reason: str, report: RunReport) -> None:
+        super().__init__(f"{reason}; stopped after {report.summary()}; run again to continue")
+        self.report = report

@@ -6,20 +6,28 @@ comma-separated string) or into a fixed ``classes`` list. Pixel values come from
 :class:`~..base.mask_targets.MaskTargets` map, so a class keeps its value across samples whose tag
 sets differ; record it afterwards with
 ``record_mask_targets(dataset, "seg", model.mask_targets)`` (:func:`segment_dense` does both).
+
+The same model embeds images and text prompts for search (``compute_similarity`` and
+``sort_by_similarity("a dog catching a frisbee")``): CLIP's embeddings, or TagAlign's aligned
+ones when a projector is loaded (:mod:`tag2text_zoo.engines.search`). Embedding needs no class
+source.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import fiftyone as fo
+import fiftyone.core.models as fom
 import numpy as np
 import torch
 
 from ...engines.dense import DenseResult, DenseSegmenter
+from ...engines.search import SearchEmbedder
 from ..base.mask_targets import MaskTargets
 from ..base.model import ImageModel
 
@@ -34,6 +42,24 @@ def heatmap_key(name: str) -> str:
 def heatmap_field(label_field: str, name: str) -> str:
     """The field holding one class's score heatmap, e.g. ``tagalign_heatmap_potted_plant``."""
     return f"{label_field}_{heatmap_key(name)}"
+
+
+def to_dense_labels(
+    result: DenseResult, targets: MaskTargets, heatmaps: bool | Sequence[str] = False
+) -> fo.Segmentation | dict[str, fo.Label]:
+    """One image's labels: its Segmentation (pixel values from ``targets``, which grows), or
+    with ``heatmaps`` ``{"segmentation": ..., "heatmap_<class>": fo.Heatmap, ...}`` for every
+    class (True) or the listed ones."""
+    lookup = np.array([0] + [targets.id(c) for c in result.classes], np.int64)
+    segmentation = fo.Segmentation(mask=lookup[result.labels].astype(targets.dtype))
+    if not heatmaps:
+        return segmentation
+    out: dict[str, Any] = {SEGMENTATION: segmentation}
+    for k, name in enumerate(result.classes):
+        if heatmaps is True or name in heatmaps:
+            heat = fo.Heatmap(map=result.scores[k].astype(np.float32), range=[0.0, 1.0])
+            out[heatmap_key(name)] = heat
+    return out
 
 
 @dataclass
@@ -56,7 +82,7 @@ class DenseModelConfig:
     exif_transpose: bool = True
 
 
-class DenseModel(ImageModel):
+class DenseModel(ImageModel, fom.PromptMixin):
     """FiftyOne adapter around a :class:`~tag2text_zoo.engines.dense.DenseSegmenter`.
 
     Args:
@@ -77,35 +103,42 @@ class DenseModel(ImageModel):
     def device(self) -> torch.device:
         return self.segmenter.device
 
-    def build_get_item(self, field_mapping: dict[str, str] | None = None) -> Any:
-        get_item = super().build_get_item(field_mapping)
-        if not (get_item.prompt_field or self.config.classes):
-            raise ValueError("dense segmentation needs a prompt_field or classes")
-        return get_item
-
     def predict_items(self, items: list[dict[str, Any]]) -> list[Any]:
         """Items from :class:`~..base.items.ImageGetItem`, or images with ``classes``."""
+        if self.config.classes is None and any(item["prompt"] is None for item in items):
+            raise ValueError("dense segmentation needs a prompt_field or classes")
         names = [self._classes(item) for item in items]
         images = [item["image"] for item in items]
         results = self.segmenter.predict(images, names, exif_transpose=False)
-        return [self._labels(result) for result in results]
+        return [to_dense_labels(r, self.targets, self.config.heatmaps) for r in results]
 
     def _classes(self, item: dict[str, Any]) -> list[str]:
         if item["prompt"] is not None:  # read from the prompt field
             return item["prompt"]
-        if self.config.classes is None:
-            raise ValueError(f"sample {item['id']}: no prompt field and no fixed classes")
         return list(self.config.classes)
 
-    def _labels(self, result: DenseResult) -> Any:
-        lookup = np.array([0] + [self.targets.id(c) for c in result.classes], np.int64)
-        segmentation = fo.Segmentation(mask=lookup[result.labels].astype(self.targets.dtype))
-        wanted = self.config.heatmaps
-        if not wanted:
-            return segmentation
-        out: dict[str, Any] = {SEGMENTATION: segmentation}
-        for k, name in enumerate(result.classes):
-            if wanted is True or name in wanted:
-                heat = fo.Heatmap(map=result.scores[k].astype(np.float32), range=[0.0, 1.0])
-                out[heatmap_key(name)] = heat
-        return out
+    # -- search -------------------------------------------------------------------------------
+    @functools.cached_property
+    def search(self) -> SearchEmbedder:
+        """The image and text embeddings for search (same models as the segmenter)."""
+        return SearchEmbedder.from_dense(self.segmenter)
+
+    @property
+    def has_embeddings(self) -> bool:
+        return True
+
+    @property
+    def can_embed_prompts(self) -> bool:
+        return True
+
+    def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
+        """Search embeddings of loaded images (:meth:`SearchEmbedder.embed_images`)."""
+        pixels = torch.stack([self.search.transform(item["image"]) for item in items])
+        return self.search.embed_images(pixels)
+
+    def embed_prompt(self, arg: str) -> np.ndarray:
+        return self.embed_prompts([arg])[0]
+
+    def embed_prompts(self, args: Sequence[str]) -> np.ndarray:
+        """Search embeddings of text prompts (:meth:`SearchEmbedder.embed_texts`)."""
+        return self.search.embed_texts(list(args))

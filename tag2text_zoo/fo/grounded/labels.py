@@ -58,3 +58,14 @@ def to_segmentation(result: GroundedResult, targets: MaskTargets) -> fo.Segmenta
     for i in np.argsort(result.scores, kind="stable"):
         semantic[result.masks[i]] = values[i]
     return fo.Segmentation(mask=semantic)
+
+
+def to_grounded_labels(
+    result: GroundedResult, targets: MaskTargets | None = None
+) -> fo.Detections | dict[str, fo.Label]:
+    """One image's labels: its Detections, or with ``targets`` (the semantic field's class map)
+    ``{"detections": fo.Detections, "semantic": fo.Segmentation}``."""
+    detections = to_detections(result, result.image_size)
+    if targets is None:
+        return detections
+    return {"detections": detections, "semantic": to_segmentation(result, targets)}

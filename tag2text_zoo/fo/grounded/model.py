@@ -6,6 +6,10 @@ sample field, a fixed class list, or a tagger run on the same images in the same
 ``semantic=True`` each sample's output is ``{"detections": ..., "semantic": fo.Segmentation}``;
 pass ``label_field={"detections": "grounded", "semantic": "grounded_semantic"}`` to name both.
 Masks go to PNG files (``mask_path``) with FiftyOne's own ``apply_model(..., output_dir=...)``.
+
+Image embeddings come from the tagger, when one is given: Grounding DINO and SAM make features
+for boxes and masks, not an image embedding trained for similarity (FiftyOne's own SAM zoo models
+have none either).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from ...engines.grounded import GroundedResult, GroundedSegmenter
+from ...engines.grounded import GroundedSegmenter
 from ...engines.tagger import Tagger
 from ..base.mask_targets import MaskTargets
 from ..base.model import ImageModel
-from .labels import to_detections, to_segmentation
+from .labels import to_grounded_labels
 
 
 @dataclass
@@ -41,6 +46,12 @@ class GroundedModelConfig:
     classes: list[str] | None = None
     semantic: bool = False
     exif_transpose: bool = True
+
+
+def check_tag_source(config: GroundedModelConfig, tagger: object) -> None:
+    """Raises ValueError when ``config`` names no tag source and there is no ``tagger``."""
+    if not (config.prompt_field or config.classes or tagger):
+        raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
 
 
 class GroundedModel(ImageModel):
@@ -76,31 +87,41 @@ class GroundedModel(ImageModel):
 
     def check_source(self) -> None:
         """Raises ValueError when no tag source is configured."""
-        if not (self.config.prompt_field or self.config.classes or self.tagger):
-            raise ValueError("grounded segmentation needs a prompt_field, classes or a tagger")
+        check_tag_source(self.config, self.tagger)
 
     @property
     def device(self) -> torch.device:
         return self.segmenter.device
+
+    @property
+    def has_embeddings(self) -> bool:
+        """True with a tagger: its image embeddings (see :meth:`TaggerModel.embed_items`)."""
+        return self.tagger is not None
+
+    def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
+        if self.tagger is None:
+            raise ValueError(
+                "a grounded model has image embeddings only with a tagger (tagger=...); Grounding "
+                "DINO and SAM features describe boxes and masks, not whole images"
+            )
+        return self.tagger.embed_tensors(self._tagger_pixels([it["image"] for it in items])).numpy()
 
     def predict_items(self, items: list[dict[str, Any]]) -> list[Any]:
         """``fo.Detections`` per item, or ``{"detections", "semantic"}`` with ``semantic``."""
         self.check_source()
         images = [it["image"] for it in items]
         tags, indices = self._tags(images, [it["prompt"] for it in items])
-        return [self._labels(r) for r in self.segmenter.segment(images, tags, indices)]
+        targets = self.targets if self.config.semantic else None
+        results = self.segmenter.segment(images, tags, indices)
+        return [to_grounded_labels(result, targets) for result in results]
 
     def _tags(self, images: list, prompts: list) -> tuple[list[list[str]], list | None]:
         if self.config.prompt_field:
             return [p or [] for p in prompts], None
         if self.config.classes:
             return [list(self.config.classes)] * len(images), None
-        pixels = [self.tagger.preprocess(im, i) for i, im in enumerate(images)]
-        results = self.tagger.predict_tensors(torch.stack(pixels), None, False)
+        results = self.tagger.predict_tensors(self._tagger_pixels(images), None, False)
         return [r.tags for r in results], [r.tag_indices for r in results]
 
-    def _labels(self, result: GroundedResult) -> Any:
-        detections = to_detections(result, result.image_size)
-        if not self.config.semantic:
-            return detections
-        return {"detections": detections, "semantic": to_segmentation(result, self.targets)}
+    def _tagger_pixels(self, images: list) -> torch.Tensor:
+        return torch.stack([self.tagger.preprocess(im, i) for i, im in enumerate(images)])

@@ -1,7 +1,10 @@
 """The tagger as a FiftyOne ``Model``: images decode in DataLoader workers, batches run on the GPU.
 
 ``dataset.apply_model(TaggerModel(tagger), label_field="t2t")`` writes ``t2t_tags``
-(``fo.Classifications``) and ``t2t_caption`` (a string) on every sample.
+(``fo.Classifications``) and ``t2t_caption`` (a string) on every sample. With
+``store_logits=True`` each ``Classifications.logits`` holds the logit of every class (float16,
+in the order of :attr:`TaggerModel.classes`); ``compute_embeddings`` gets the tagger's image
+embedding (:meth:`~tag2text_zoo.Tagger.embed_tensors`).
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import fiftyone.core.models as fom
+import numpy as np
 import torch
 
 from ...engines.preprocess import image_to_tensor
 from ...engines.tagger import Tagger
 from ..base.model import ImageModel
 from ..base.tags import parse_tags
-from .labels import CAPTION, TAGS, to_classifications
+from .labels import TagClasses, to_tag_labels
 
 
 @dataclass
@@ -41,7 +46,7 @@ class TaggerModelConfig:
     filter_classes: set[str] | None = None
 
 
-class TaggerModel(ImageModel):
+class TaggerModel(ImageModel, fom.LogitsMixin):
     """FiftyOne adapter around a :class:`~tag2text_zoo.Tagger`.
 
     Unreadable images are logged by sample id, listed in :attr:`failures` and left unlabelled;
@@ -53,8 +58,10 @@ class TaggerModel(ImageModel):
 
     def __init__(self, tagger: Tagger, config: TaggerModelConfig | None = None) -> None:
         super().__init__()
+        fom.LogitsMixin.__init__(self)
         self.tagger = tagger
         self.config = config or TaggerModelConfig()
+        self.tag_classes = TagClasses.of(tagger.tag_names)
         steered = self.config.prompt_field or self.config.specified_tags
         if self.config.caption and steered and not tagger.can_caption:
             raise ValueError(
@@ -73,6 +80,23 @@ class TaggerModel(ImageModel):
     def exif_transpose(self) -> bool:
         return self.tagger.exif_transpose
 
+    @property
+    def classes(self) -> list[str]:
+        """The tag names, each once: the order of the stored logits (``dataset.classes``)."""
+        return self.tag_classes.names
+
+    @property
+    def has_logits(self) -> bool:
+        return True
+
+    @property
+    def has_embeddings(self) -> bool:
+        return True
+
+    def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
+        """The tagger's image embeddings (see :meth:`~tag2text_zoo.Tagger.embed_tensors`)."""
+        return self.tagger.embed_tensors(torch.stack([it["image"] for it in items])).numpy()
+
     def predict_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``{"tags": fo.Classifications, "caption": str}`` per item (no caption: tags only)."""
         default = self.config.specified_tags
@@ -82,14 +106,9 @@ class TaggerModel(ImageModel):
         caption = self.config.caption and self.tagger.can_caption
         specified = prompts if caption and any(p is not None for p in prompts) else None
         pixels = torch.stack([it["image"] for it in items])
-        out = []
-        for result in self.tagger.predict_tensors(pixels, specified, caption):
-            labels: dict[str, Any] = {
-                TAGS: to_classifications(
-                    result, self.config.confidence_thresh, self.config.filter_classes
-                )
-            }
-            if result.caption is not None:
-                labels[CAPTION] = result.caption
-            out.append(labels)
-        return out
+        config = self.config
+        logits_over = self.tag_classes if self.store_logits else None
+        return [
+            to_tag_labels(result, config.confidence_thresh, config.filter_classes, logits_over)
+            for result in self.tagger.predict_tensors(pixels, specified, caption)
+        ]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import fiftyone as fo
+import fiftyone.core.utils as fou
 from fiftyone.core.collections import SampleCollection
 
 from ...defaults import TAGGING_FIELD
+from ...distributed.backend import RayBackend, backend_of
+from ...distributed.stages import StageSpec, TagStage, tag_result
 from ...engines.tagger import Tagger
 from ...loaders import ModelSpec, loaded
+from ..base.ray_run import RayPlan, model_spec, run_on_ray
 from ..base.report import RunReport
-from ..base.run import Outputs, Progress, run_model
-from ..base.tags import check_tags_field
-from .labels import tags_field
+from ..base.run import Outputs, Progress, check_options, run_model
+from ..base.tags import check_tags_field, parse_tags
+from .labels import CAPTION, tags_field, to_tag_labels
 from .model import TaggerModel, TaggerModelConfig
 
 
@@ -21,10 +26,12 @@ def label_samples(
     *,
     prompt_field: str | None = None,
     specified_tags: str | list[str] | None = None,
+    store_logits: bool = False,
     batch_size: int = 8,
     num_workers: int | None = None,
     skip_existing: bool = True,
     progress: Progress = None,
+    backend: str | RayBackend = "local",
 ) -> RunReport:
     """Writes ``<label_field>_tags`` (``fo.Classifications``) and, for Tag2Text,
     ``<label_field>_caption`` on each sample that lacks its tags.
@@ -39,16 +46,34 @@ def label_samples(
         label_field: prefix of the output fields.
         prompt_field: a field of tags steering each sample's caption (else the model's config).
         specified_tags: tags steering every caption where a sample has none (``"cloud,sky"``).
-        batch_size, num_workers, skip_existing, progress: as for every runner (see
-            :func:`~tag2text_zoo.fo.base.run.run_model`).
+        store_logits: also store every class's logit in ``Classifications.logits`` (float16),
+            in the order of ``dataset.classes["<label_field>_tags"]``, recorded here (local
+            backend only).
+        batch_size, num_workers, skip_existing, progress, backend: as for every runner (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`); with a Ray backend, ``model`` is a
+            ModelSpec.
 
     Returns:
         Samples done, skipped and failed (each failure with its sample id, file and reason).
 
     Raises:
-        ValueError: ``prompt_field`` is missing or cannot hold tags, or tags would steer a model
-            that does not caption (checked before any work).
+        ValueError: ``prompt_field`` is missing or cannot hold tags, tags would steer a model
+            that does not caption, an output field holds another type, the field's logits
+            were stored over other classes, or a bad option (checked before any work).
+        RunStopped: the database or the disk stopped the run (see
+            :func:`~tag2text_zoo.fo.base.run.run_model`).
     """
+    check_options(batch_size, num_workers)
+    outputs = Outputs(label_field, done_field=tags_field(label_field))
+    outputs.kinds[outputs.done_field] = fo.Classifications
+    caption_field = f"{label_field}_{CAPTION}"
+    options = {"batch_size": batch_size, "skip_existing": skip_existing, "progress": progress}
+    if (ray := backend_of(backend)) is not None:
+        if store_logits:
+            raise ValueError("store_logits is not available on the Ray backend; run locally")
+        outputs.kinds[caption_field] = str  # the model is not loaded here to ask if it captions
+        plan = _ray_plan(samples, model, prompt_field, specified_tags)
+        return run_on_ray(samples, outputs, plan, ray, **options)
     model = loaded(model, "tagger")
     if isinstance(model, Tagger):
         model = TaggerModel(model, TaggerModelConfig(prompt_field, specified_tags))
@@ -61,13 +86,42 @@ def label_samples(
         model = TaggerModel(model.tagger, config)
     if model.config.prompt_field is not None:
         check_tags_field(samples, model.config.prompt_field)
-    outputs = Outputs(label_field, done_field=tags_field(label_field))
-    return run_model(
-        samples,
-        model,
-        outputs,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        skip_existing=skip_existing,
-        progress=progress,
-    )
+    if model.config.caption and model.tagger.can_caption:
+        outputs.kinds[caption_field] = str
+    if store_logits:
+        record_classes(samples._dataset, outputs.done_field, model.classes)
+    with fou.SetAttributes(model, store_logits=store_logits):
+        return run_model(samples, model, outputs, num_workers=num_workers, **options)
+
+
+def _ray_plan(
+    samples: SampleCollection,
+    model: ModelSpec,
+    prompt_field: str | None,
+    specified_tags: str | list[str] | None,
+) -> RayPlan:
+    """One tagging stage; the driver reads each sample's tags, else the specified ones."""
+    if prompt_field is not None:
+        check_tags_field(samples, prompt_field)
+    steered = prompt_field is not None or specified_tags is not None
+    spec = model_spec(model, "tagger")
+    stage = StageSpec("tag", TagStage, {"spec": spec, "steered": steered})
+    default = parse_tags(specified_tags) if isinstance(specified_tags, str) else specified_tags
+    return RayPlan([stage], lambda result: to_tag_labels(tag_result(result)), prompt_field, default)
+
+
+def record_classes(dataset: fo.Dataset, field: str, classes: list[str]) -> None:
+    """Records ``classes`` (the order of ``field``'s stored logits) in ``dataset.classes``.
+
+    Raises:
+        ValueError: the dataset names other classes for ``field``.
+    """
+    known = dataset.classes.get(field)
+    if known is not None and list(known) != list(classes):
+        raise ValueError(
+            f"{field!r} holds logits over {len(known)} other classes (dataset.classes); "
+            "write this model's tags to another label_field"
+        )
+    if known is None:
+        dataset.classes = {**dataset.classes, field: list(classes)}
+        dataset.save()

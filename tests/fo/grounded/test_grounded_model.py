@@ -7,6 +7,7 @@ import shutil
 import fiftyone as fo
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tag2text_zoo import (
@@ -201,3 +202,15 @@ def test_predict_on_images_directly(segmenter, images, tmp_path):
     _assert_same(got[0], _alone(segmenter, images[0], ["dog", "grass"]))
     assert got[1] is None and model.failures[-1].filepath == str(missing)
     assert "missing.png: no such image file" in model.failures[-1].reason
+
+
+def test_embeddings_come_from_the_tagger(segmenter, images, make_dataset, tagger):
+    ds = make_dataset(images[:3])
+    alone = GroundedModel(segmenter, GroundedModelConfig(classes=["dog"]))
+    assert not alone.has_embeddings
+    with pytest.raises(ValueError, match="must expose embeddings"):
+        ds.compute_embeddings(alone)
+    tagged = GroundedModel(segmenter, tagger=tagger)
+    embeddings = ds.compute_embeddings(tagged, batch_size=2, num_workers=0, progress=False)
+    expected = tagger.embed_tensors(torch.stack([tagger.preprocess(p) for p in images[:3]]))
+    np.testing.assert_allclose(embeddings, expected.numpy(), atol=1e-5)
