@@ -14,7 +14,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]" "transformers>=4.57,<5"
 .ci/official_packages.sh --with-grounding-dino
 
-export FIFTYONE_DATABASE_DIR="${FIFTYONE_DATABASE_DIR:-$(mktemp -d)}"
+# A database folder of its own, so no database service left by .ci/run's test run is joined.
+export FIFTYONE_DATABASE_DIR="$(mktemp -d)"
 export FIFTYONE_DO_NOT_TRACK=true
-# -rs lists skips: none is expected here.
+# The README's test command on the parity tests (-s prints the differences measured); -rs lists
+# skips: none is expected here.
 python -m pytest tests/official tests/models/test_official_formats.py -q -s -rs
