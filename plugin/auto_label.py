@@ -11,7 +11,8 @@ import fiftyone.operators.types as types
 from tag2text_zoo import tags_field
 
 from . import common
-from .segment import segmenting_stage
+from .report import report_output, run_and_report
+from .segment import grounding_inputs, segmenting_stage
 from .tag_images import tagger_inputs, tagging_stage
 
 DEFAULT_FIELD = "auto"
@@ -22,23 +23,18 @@ def detections_field(label_field: str) -> str:
     return f"{label_field}_detections"
 
 
-def _inputs(ctx: Any, inputs: types.Object) -> None:
-    tagger_inputs(ctx, inputs)
-    common.grounding_inputs(ctx, inputs)
-    field = inputs.str(
-        "label_field",
-        default=DEFAULT_FIELD,
-        required=True,
-        label="Label field",
-        description="writes <field>_tags, <field>_caption, <field>_detections",
-    )
-    name = ctx.params.get("label_field") or DEFAULT_FIELD
-    common.labels_field_ok(ctx, field, tags_field(name), fo.Classifications)
-    if not field.invalid:
-        common.labels_field_ok(ctx, field, detections_field(name), fo.Detections)
-    common.mask_inputs(ctx, inputs)
-    common.run_inputs(inputs, batch_size=4)
-    common.size_notice(ctx, inputs)
+def _writes(name: str) -> dict[str, type]:
+    return {tags_field(name): fo.Classifications, detections_field(name): fo.Detections}
+
+
+def _inputs(form: common.Form) -> None:
+    tagger_inputs(form)
+    grounding_inputs(form)
+    about = "writes `<field>_tags`, `<field>_caption`, `<field>_detections`"
+    name = common.output_field(form, "label_field", DEFAULT_FIELD, about, _writes, "Label field")
+    common.mask_inputs(form)
+    common.run_inputs(form, batch_size=4)
+    common.plan(form, tags_field(name))
 
 
 class AutoLabel(foo.Operator):
@@ -47,6 +43,7 @@ class AutoLabel(foo.Operator):
         return foo.OperatorConfig(
             name="auto_label",
             label="Auto-label (tags, caption, masks)",
+            description="Tags, a caption and instance masks of the tags, for each image in one run",
             dynamic=True,
             execute_as_generator=True,
             allow_delegated_execution=True,
@@ -54,9 +51,9 @@ class AutoLabel(foo.Operator):
         )
 
     def resolve_input(self, ctx: Any) -> types.Property:
-        inputs = types.Object()
-        _inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Auto-label"))
+        form = common.Form(ctx)
+        _inputs(form)
+        return types.Property(form.inputs, view=types.View(label="Auto-label"))
 
     def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
         return common.execution_options(ctx)
@@ -67,7 +64,7 @@ class AutoLabel(foo.Operator):
             tagging_stage(ctx, field),
             segmenting_stage(ctx, detections_field(field), prompt_field=tags_field(field)),
         ]
-        return common.run_and_report(ctx, stages)
+        return run_and_report(ctx, stages, field)
 
     def resolve_output(self, ctx: Any) -> types.Property:
-        return common.report_output()
+        return report_output()

@@ -1,11 +1,13 @@
-"""What the operators share: form pieces and checks, and running a job with its progress and
-report shown to the user. No model code lives here: runs go through :mod:`tag2text_zoo`."""
+"""What the operators' forms share: the form being resolved (with the user's last choices on this
+dataset), choice lists with readable labels, run options, checks, and the plan of the run.
+
+Model and field pickers are in ``model_pickers.py`` and ``fields.py``; running and reporting in
+``report.py``. No model code lives here: runs go through :mod:`tag2text_zoo`.
+"""
 
 from __future__ import annotations
 
-import queue
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,43 +15,139 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from tag2text_zoo import RayBackend, RunReport, defaults
-from tag2text_zoo.assets.catalogue import CATALOGUE
-from tag2text_zoo.assets.download import default_models_dir, installed_model_dir
-from tag2text_zoo.assets.hub import online
-from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS, weights_problem
+from tag2text_zoo import RayBackend
 
 # Above this many target samples the form recommends delegated execution.
 LARGE_VIEW = 500
-
-# The detector and SAM choices: the hub pairs' models, then the official files by catalogue name.
-_OFFICIAL = {name: spec.model_type for name, spec in OFFICIAL_CHECKPOINTS.items()}
-DETECTORS = (*defaults.DETECTORS, *(n for n, f in _OFFICIAL.items() if f == "grounding-dino"))
-SEGMENTERS = (*defaults.SEGMENTERS, *(n for n, f in _OFFICIAL.items() if f != "grounding-dino"))
 
 # The plugin secret (by default an environment variable of the App or delegated-operation
 # process) naming the Ray cluster that runs the models.
 RAY_ADDRESS = "TAG2TEXT_ZOO_RAY_ADDRESS"
 
-# A run stage: its label and the work, called with a progress callback(processed, total).
-Stage = tuple[str, Callable[[Callable[[int, int], None]], RunReport]]
+# The execution store (one per dataset) that keeps each operator's last choices.
+STORE = "tag2text_zoo"
+# Parameters that are not choices of the form.
+_NOT_CHOICES = {"view_target", "view", "delegate", "panel_state"}
 
 
-# -- form pieces --------------------------------------------------------------------------------
+class Form:
+    """One resolution of an operator's form.
+
+    Attributes:
+        ctx: the operator's execution context.
+        inputs: the form's properties, as they are added.
+        last: the user's choices of the last run of this operator on this dataset.
+        downloads: what the run will download first, ``"<model> (<size>)"``.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.inputs = types.Object()
+        self.last = last_choices(ctx)
+        self.downloads: list[str] = []
+
+    def default(self, key: str, fallback: Any = None) -> Any:
+        """The default of an input: the user's last choice, else ``fallback``."""
+        return self.last.get(key, fallback)
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """What the form holds now: the user's entry, else ``default``."""
+        value = self.ctx.params.get(key)
+        return default if value is None else value
+
+    def choice(
+        self, key: str, options: dict[str, str], default: str, label: str, **kwargs: Any
+    ) -> str:
+        """Radio buttons of ``value -> readable label``; returns the chosen value."""
+        view = types.RadioGroup()
+        for value, text in options.items():
+            view.add_choice(value, label=text)
+        default = self.default(key, default)
+        default = default if default in options else next(iter(options))
+        self.inputs.enum(key, list(options), default=default, label=label, view=view, **kwargs)
+        return self.value(key, default)
+
+
+# -- the user's last choices, per dataset -------------------------------------------------------
+def last_choices(ctx: Any) -> dict[str, Any]:
+    """The choices of the last run of ``ctx``'s operator on its dataset ({} if none)."""
+    try:
+        value = ctx.store(STORE).get(ctx.operator_uri)
+    except AttributeError:  # a FiftyOne without execution stores: nothing is remembered
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def remember_choices(ctx: Any) -> None:
+    """Keeps this run's choices as the defaults of the operator's next form on this dataset."""
+    choices = {
+        key: value
+        for key, value in ctx.params.items()
+        if key not in _NOT_CHOICES and isinstance(value, (str, int, float, bool))
+    }
+    try:
+        ctx.store(STORE).set(ctx.operator_uri, choices)
+    except AttributeError:
+        pass
+
+
+# -- checks ---------------------------------------------------------------------------------------
 def fail(prop: types.Property, message: str) -> None:
     """Marks a form property invalid; the App shows ``message`` and refuses to run."""
     prop.invalid = True
     prop.error_message = message
 
 
-def run_inputs(inputs: types.Object, batch_size: int) -> None:
+def labels_field_ok(ctx: Any, prop: types.Property, field: str, kind: type) -> None:
+    """Refuses an output field that exists with another label type."""
+    existing = ctx.target_view().get_field(field)
+    doc_type = getattr(existing, "document_type", None)
+    if existing is not None and doc_type is not kind:
+        have = doc_type.__name__ if doc_type else type(existing).__name__
+        fail(prop, f"{field!r} already holds {have}; choose another name")
+
+
+def output_field(
+    form: Form,
+    key: str,
+    default: str,
+    description: str,
+    writes: Callable[[str], dict[str, type]],
+    label: str = "Output field",
+) -> str:
+    """A text input naming the run's output; ``writes(name)`` gives the fields the run writes and
+    their label types, and a name whose fields hold other types is refused."""
+    default = form.default(key, default)
+    prop = form.inputs.str(
+        key, default=default, required=True, label=label, description=description
+    )
+    name = form.value(key, default)
+    for field, kind in writes(name).items():
+        if not prop.invalid:
+            labels_field_ok(form.ctx, prop, field, kind)
+    return name
+
+
+# -- run options and the plan ---------------------------------------------------------------------
+def run_inputs(form: Form, batch_size: int) -> None:
     """Skipping of done samples, batch size and device."""
     import torch
 
-    inputs.bool("skip_existing", default=True, label="Skip samples that already have it")
-    inputs.int("batch_size", default=batch_size, min=1, label="Batch size")
+    inputs = form.inputs
+    skip = form.default("skip_existing", True)
+    inputs.bool("skip_existing", default=skip, label="Skip samples that already have it")
+    inputs.int(
+        "batch_size", default=form.default("batch_size", batch_size), min=1, label="Batch size"
+    )
     devices = ["auto", "cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    inputs.enum("device", devices, default="auto", label="Device", view=types.Dropdown())
+    device = form.default("device", "auto")
+    inputs.enum(
+        "device",
+        devices,
+        default=device if device in devices else "auto",
+        label="Device",
+        view=types.Dropdown(),
+    )
 
 
 def device(ctx: Any) -> str | None:
@@ -75,121 +173,45 @@ def backend(ctx: Any) -> str | RayBackend:
     return RayBackend(address) if address else "local"
 
 
-def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
-    """Model choice (with its download status) and tag threshold."""
-    names = list(CATALOGUE)
-    prop = inputs.enum(
-        "model", names, default=defaults.TAGGER, label="Tagging model", view=types.Dropdown()
-    )
-    name = ctx.params.get("model") or defaults.TAGGER
-    if name in CATALOGUE and installed_model_dir(name) is None:
-        if not online():
-            fail(
-                prop,
-                f"{name} is not downloaded and there is no network: run "
-                f"`python -m tag2text_zoo tag IMAGE --model {name}` where there is, or put its "
-                f"files in {default_models_dir() / name}",
-            )
-        else:
-            size = CATALOGUE[name].size_bytes / 1e9
-            notice = types.Notice(label=f"{name} ({size:.1f} GB) is downloaded on first use")
-            inputs.view("download", notice)
-    inputs.float(
-        "threshold",
-        min=0.0,
-        max=1.0,
-        label="Tag threshold",
-        description="keep tags scoring at least this; empty: the model's own",
-    )
-
-
-def mask_inputs(ctx: Any, inputs: types.Object) -> None:
+def mask_inputs(form: Form) -> None:
     """Where masks go: in the database, or PNG files under a folder."""
-    inputs.bool(
+    to_disk = form.default("masks_to_disk", False)
+    form.inputs.bool(
         "masks_to_disk",
-        default=False,
+        default=to_disk,
         label="Write masks to disk",
         description="PNG files referenced by mask_path instead of masks in the database",
     )
-    if ctx.params.get("masks_to_disk"):
-        folder = Path(fo.config.default_dataset_dir) / "masks" / ctx.dataset.name
-        inputs.str("mask_dir", default=str(folder), required=True, label="Mask folder")
+    if form.value("masks_to_disk", to_disk):
+        folder = Path(fo.config.default_dataset_dir) / "masks" / form.ctx.dataset.name
+        default = form.default("mask_dir", str(folder))
+        form.inputs.str("mask_dir", default=default, required=True, label="Mask folder")
 
 
-def grounding_inputs(ctx: Any, inputs: types.Object) -> None:
-    """Detector and SAM choice (hub ids, folders, official files or catalogue names) and
-    detection thresholds."""
-    for key, choices, label in (
-        ("detector", DETECTORS, "Grounding DINO"),
-        ("segmenter", SEGMENTERS, "SAM"),
-    ):
-        view = types.AutocompleteView(choices=[types.Choice(c, label=c) for c in choices])
-        prop = inputs.str(
-            key,
-            default=choices[0],
-            required=True,
-            label=label,
-            view=view,
-            description="hub id, transformers folder, official checkpoint file or catalogue name",
-        )
-        problem = weights_problem(ctx.params.get(key) or choices[0])
-        if problem:
-            fail(prop, problem)
-    unit = {"min": 0.0, "max": 1.0}
-    inputs.float("box_threshold", default=defaults.BOX_THRESHOLD, label="Box threshold", **unit)
-    inputs.float("text_threshold", default=defaults.TEXT_THRESHOLD, label="Text threshold", **unit)
-    inputs.float(
-        "nms_iou",
-        default=defaults.NMS_IOU,
-        label="NMS IoU",
-        description="boxes overlapping more than this are merged",
-        **unit,
-    )
+def mask_dir(ctx: Any) -> str | None:
+    """The folder for PNG masks chosen by :func:`mask_inputs`, or None (masks in the database)."""
+    return ctx.params.get("mask_dir") if ctx.params.get("masks_to_disk") else None
 
 
-def field_choice(
-    ctx: Any, inputs: types.Object, key: str, label: str, kinds: tuple[type, ...], **kwargs: Any
-) -> types.Property:
-    """An enum of the target view's fields holding one of ``kinds``; refuses anything else."""
-    schema = ctx.target_view().get_field_schema(flat=True)
-    names = [n for n, f in schema.items() if _holds(f, kinds)]
-    prop = inputs.enum(key, names, label=label, view=types.Dropdown(), **kwargs)
-    value = ctx.params.get(key)
-    wanted = " or ".join(k.__name__ for k in kinds)
-    if value and value not in schema:
-        fail(prop, f"no field {value!r} in this dataset")
-    elif value and value not in names:
-        fail(prop, f"field {value!r} is not a {wanted} field")
-    elif not names and kwargs.get("required"):
-        fail(prop, f"this dataset has no {wanted} field")
-    return prop
-
-
-def _holds(field: fo.Field, kinds: tuple[type, ...]) -> bool:
-    if isinstance(field, fo.EmbeddedDocumentField):
-        return any(isinstance(k, type) and issubclass(field.document_type, k) for k in kinds)
-    if isinstance(field, fo.ListField):
-        return list in kinds and isinstance(field.field, fo.StringField)
-    return str in kinds and isinstance(field, fo.StringField)
-
-
-def labels_field_ok(ctx: Any, prop: types.Property, field: str, kind: type) -> None:
-    """Refuses an output field that exists with another label type."""
-    existing = ctx.target_view().get_field(field)
-    doc_type = getattr(existing, "document_type", None)
-    if existing is not None and doc_type is not kind:
-        have = doc_type.__name__ if doc_type else type(existing).__name__
-        fail(prop, f"{field!r} already holds {have}; choose another name")
-
-
-def size_notice(ctx: Any, inputs: types.Object) -> None:
-    n = len(ctx.target_view())
-    if n > LARGE_VIEW:
+def plan(form: Form, done_field: str | None) -> None:
+    """Says what the run will do: samples to process and to skip (those with ``done_field``),
+    models to download first; and recommends delegating a large run."""
+    view = form.ctx.target_view()
+    total = len(view)
+    skipping = done_field and form.value("skip_existing", form.default("skip_existing", True))
+    have = len(view.exists(done_field)) if skipping and view.get_field(done_field) else 0
+    text = f"Will process {total - have} of {total} samples"
+    if have:
+        text += f" and skip {have} that already have {done_field}"
+    if form.downloads:
+        text += f"; first downloads {', '.join(form.downloads)}"
+    form.inputs.view("plan", types.Notice(label=text + "."))
+    if total > LARGE_VIEW:
         message = (
-            f"{n} samples: schedule this as a delegated operation and run it with "
+            f"{total} samples: schedule this as a delegated operation and run it with "
             "`fiftyone delegated launch`"
         )
-        inputs.view("large", types.Warning(label=message))
+        form.inputs.view("large", types.Warning(label=message))
 
 
 def execution_options(ctx: Any) -> foo.ExecutionOptions:
@@ -201,65 +223,5 @@ def execution_options(ctx: Any) -> foo.ExecutionOptions:
     )
 
 
-# -- running and reporting ----------------------------------------------------------------------
-def run_and_report(ctx: Any, stages: list[Stage]) -> Any:
-    """Runs the stages in order, showing progress and then their reports, failures included.
-
-    Delegated, progress goes to ``ctx.set_progress`` and the report is the operation's result
-    (shown by :func:`report_output`). In the App, this returns the generator the App iterates:
-    progress as it comes, then the report and a dataset reload.
-    """
-    if ctx.delegated:
-        return report_results({label: work(_recorder(ctx, label)) for label, work in stages})
-    return _in_app(ctx, stages)
-
-
-def _recorder(ctx: Any, label: str) -> Callable[[int, int], None]:
-    """A progress callback that records a delegated operation's progress."""
-    return lambda done, total: ctx.set_progress(**_progress(label, done, total))
-
-
-def _in_app(ctx: Any, stages: list[Stage]) -> Iterator[Any]:
-    reports = {}
-    for label, work in stages:
-        reports[label] = yield from _streamed(ctx, label, work)
-    outputs = report_output().to_json()
-    yield ctx.trigger("show_output", {"outputs": outputs, "results": report_results(reports)})
-    yield ctx.trigger("reload_dataset")
-
-
-def _streamed(ctx: Any, label: str, work: Callable) -> Iterator[Any]:
-    """Runs ``work`` in a thread and yields its progress to the App as it comes; returns its
-    report (its exception, if it raises)."""
-    updates: queue.SimpleQueue = queue.SimpleQueue()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(work, lambda done, total: updates.put((done, total)))
-        while not (future.done() and updates.empty()):
-            try:
-                done, total = updates.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            yield ctx.trigger("set_progress", _progress(label, done, total))
-        return future.result()
-
-
-def _progress(label: str, done: int, total: int) -> dict[str, Any]:
-    return {"progress": done / total if total else 1.0, "label": f"{label}: {done} / {total}"}
-
-
-def report_results(reports: dict[str, RunReport]) -> dict[str, str]:
-    """What the user sees of a run (Markdown lists): counts per stage, and every failed sample
-    with its file and reason."""
-    failures = [f"- {label}: `{f}`" for label, r in reports.items() for f in r.failures]
-    return {
-        "summary": "\n".join(f"- {label}: {r.summary()}" for label, r in reports.items()),
-        "failures": "\n".join(failures) or "none",
-    }
-
-
-def report_output() -> types.Property:
-    """How :func:`report_results` is shown."""
-    outputs = types.Object()
-    outputs.str("summary", label="Samples", view=types.MarkdownView())
-    outputs.str("failures", label="Failed samples", view=types.MarkdownView())
-    return types.Property(outputs, view=types.View(label="Run report"))
+def gigabytes(size_bytes: int) -> str:
+    return f"{size_bytes / 1e9:.1f} GB"

@@ -8,12 +8,44 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from tag2text_zoo import ModelSpec, defaults, parse_tags, segment_samples
+from tag2text_zoo import ModelSpec, defaults, segment_samples
+from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS
 
 from . import common
+from .fields import class_source, tag_source
+from .model_pickers import DETECTOR_TYPES, SEGMENTER_TYPES, hub_model_input
+from .report import Stage, report_output, run_and_report
 
 
-def segmenting_stage(ctx: Any, label_field: str, **tag_source: Any) -> common.Stage:
+def grounding_inputs(form: common.Form) -> None:
+    """Detector and SAM (installed ones offered; hub ids, folders, official checkpoint files or
+    their catalogue names) and the detection thresholds."""
+    pair = "grounded-sam-tiny-vit-base"
+    for key, label, choices, types_ in (
+        ("detector", "Grounding DINO", defaults.DETECTORS, DETECTOR_TYPES),
+        ("segmenter", "SAM", defaults.SEGMENTERS, SEGMENTER_TYPES),
+    ):
+        official = [n for n, spec in OFFICIAL_CHECKPOINTS.items() if spec.model_type in types_]
+        hub_model_input(
+            form,
+            key,
+            label,
+            choices,
+            types_,
+            f"{pair}/{key}",
+            "hub id, transformers folder, official checkpoint file or catalogue name",
+            official,
+        )
+    unit = {"min": 0.0, "max": 1.0}
+    for key, label, default in (
+        ("box_threshold", "Box threshold", defaults.BOX_THRESHOLD),
+        ("text_threshold", "Text threshold", defaults.TEXT_THRESHOLD),
+        ("nms_iou", "NMS IoU: boxes overlapping more are merged", defaults.NMS_IOU),
+    ):
+        form.inputs.float(key, default=form.default(key, default), label=label, **unit)
+
+
+def segmenting_stage(ctx: Any, label_field: str, **tag_source: Any) -> Stage:
     """The form's grounded segmentation of the target view, with the given tag source."""
     p = ctx.params
     spec = ModelSpec(
@@ -27,14 +59,13 @@ def segmenting_stage(ctx: Any, label_field: str, **tag_source: Any) -> common.St
             "nms_iou": p.get("nms_iou", defaults.NMS_IOU),
         },
     )
-    mask_dir = p.get("mask_dir") if p.get("masks_to_disk") else None
 
     def work(progress):
         return segment_samples(
             ctx.target_view(),
             spec,
             label_field,
-            mask_dir=mask_dir,
+            mask_dir=common.mask_dir(ctx),
             progress=progress,
             **tag_source,
             **common.run_options(ctx, batch_size=4),
@@ -43,41 +74,13 @@ def segmenting_stage(ctx: Any, label_field: str, **tag_source: Any) -> common.St
     return "Segmenting", work
 
 
-def _inputs(ctx: Any, inputs: types.Object) -> None:
-    inputs.enum(
-        "tags_from",
-        ["field", "typed"],
-        default="field",
-        label="Tags to ground",
-        view=types.RadioGroup(),
-        description="each sample's tags from a field, or the same classes for every image",
-    )
-    if ctx.params.get("tags_from", "field") == "field":
-        kinds = (fo.Classifications, list, str)
-        common.field_choice(ctx, inputs, "prompt_field", "Tags field", kinds, required=True)
-    else:
-        inputs.str("classes", required=True, label="Classes", description="e.g. cat,dog,tree")
-    common.grounding_inputs(ctx, inputs)
-    prop = inputs.str(
-        "output_field",
-        default=defaults.GROUNDED_FIELD,
-        required=True,
-        label="Output field",
-        description="fo.Detections with instance masks",
-    )
-    output = ctx.params.get("output_field") or defaults.GROUNDED_FIELD
-    common.labels_field_ok(ctx, prop, output, fo.Detections)
-    common.mask_inputs(ctx, inputs)
-    common.run_inputs(inputs, batch_size=4)
-    common.size_notice(ctx, inputs)
-
-
 class SegmentGrounded(foo.Operator):
     @property
     def config(self) -> foo.OperatorConfig:
         return foo.OperatorConfig(
             name="segment_grounded",
             label="Grounded segmentation",
+            description="Boxes and masks of each image's tags: Grounding DINO finds, SAM outlines",
             dynamic=True,
             execute_as_generator=True,
             allow_delegated_execution=True,
@@ -85,21 +88,27 @@ class SegmentGrounded(foo.Operator):
         )
 
     def resolve_input(self, ctx: Any) -> types.Property:
-        inputs = types.Object()
-        _inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Grounded segmentation"))
+        form = common.Form(ctx)
+        class_source(form)
+        grounding_inputs(form)
+        field = common.output_field(
+            form,
+            "output_field",
+            defaults.GROUNDED_FIELD,
+            "fo.Detections with instance masks",
+            lambda name: {name: fo.Detections},
+        )
+        common.mask_inputs(form)
+        common.run_inputs(form, batch_size=4)
+        common.plan(form, field)
+        return types.Property(form.inputs, view=types.View(label="Grounded segmentation"))
 
     def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
         return common.execution_options(ctx)
 
     def execute(self, ctx: Any) -> Any:
-        p = ctx.params
-        if p.get("tags_from") == "typed":
-            source = {"classes": parse_tags(p["classes"])}
-        else:
-            source = {"prompt_field": p.get("prompt_field")}
-        field = p.get("output_field") or defaults.GROUNDED_FIELD
-        return common.run_and_report(ctx, [segmenting_stage(ctx, field, **source)])
+        field = ctx.params.get("output_field") or defaults.GROUNDED_FIELD
+        return run_and_report(ctx, [segmenting_stage(ctx, field, **tag_source(ctx))], field)
 
     def resolve_output(self, ctx: Any) -> types.Property:
-        return common.report_output()
+        return report_output()

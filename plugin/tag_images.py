@@ -11,29 +11,45 @@ import fiftyone.operators.types as types
 from tag2text_zoo import ModelSpec, defaults, label_samples, tags_field
 
 from . import common
+from .fields import tags_field_input
+from .model_pickers import tagger_input
+from .report import Stage, report_output, run_and_report
+
+TAGS_FROM = {
+    "model": "The model's own tags",
+    "typed": "Tags I type, the same for every image",
+    "field": "Each sample's tags from a field",
+}
 
 
-def tagger_inputs(ctx: Any, inputs: types.Object) -> None:
+def tagger_inputs(form: common.Form) -> None:
     """Tagging choices shared with "Auto-label": model, threshold, tags steering the caption."""
-    common.tagger_inputs(ctx, inputs)
-    inputs.enum(
-        "tags_from",
-        ["model", "typed", "field"],
-        default="model",
-        label="Specified tags",
-        view=types.RadioGroup(),
-        description="tags that steer the caption: the model's own, typed ones for every image, "
-        "or each sample's from a field",
+    tagger_input(form)
+    form.inputs.float(
+        "threshold",
+        default=form.default("threshold"),
+        min=0.0,
+        max=1.0,
+        label="Tag threshold",
+        description="keep tags scoring at least this; empty: the model's own",
     )
-    if ctx.params.get("tags_from") == "typed":
-        inputs.str("specified_tags", required=True, label="Tags", description="e.g. cloud,sky")
-    elif ctx.params.get("tags_from") == "field":
-        kinds = (fo.Classifications, str, list)
-        common.field_choice(ctx, inputs, "prompt_field", "Tags field", kinds, required=True)
+    about = "tags that steer the caption (Tag2Text)"
+    source = form.choice("tags_from", TAGS_FROM, "model", "Caption guided by", description=about)
+    if source == "typed":
+        default = form.default("specified_tags")
+        form.inputs.str(
+            "specified_tags",
+            default=default,
+            required=True,
+            label="Tags",
+            description="e.g. cloud,sky",
+        )
+    elif source == "field":
+        tags_field_input(form, "prompt_field", "Tags field", required=True)
 
 
-def tagging_stage(ctx: Any, label_field: str) -> common.Stage:
-    """The form's tagging run of the target view, as a stage of :func:`common.run_and_report`."""
+def tagging_stage(ctx: Any, label_field: str) -> Stage:
+    """The form's tagging run of the target view, as a stage of :func:`run_and_report`."""
     p, source = ctx.params, ctx.params.get("tags_from")
     name = p.get("model") or defaults.TAGGER
     spec = ModelSpec(
@@ -55,19 +71,18 @@ def tagging_stage(ctx: Any, label_field: str) -> common.Stage:
     return f"Tagging with {name}", work
 
 
-def _inputs(ctx: Any, inputs: types.Object) -> None:
-    tagger_inputs(ctx, inputs)
-    field = inputs.str(
+def _inputs(form: common.Form) -> None:
+    tagger_inputs(form)
+    name = common.output_field(
+        form,
         "label_field",
-        default=defaults.TAGGING_FIELD,
-        required=True,
+        defaults.TAGGING_FIELD,
+        "writes `<field>_tags` and `<field>_caption`",
+        lambda name: {tags_field(name): fo.Classifications},
         label="Label field",
-        description="writes <field>_tags and <field>_caption",
     )
-    name = ctx.params.get("label_field") or defaults.TAGGING_FIELD
-    common.labels_field_ok(ctx, field, tags_field(name), fo.Classifications)
-    common.run_inputs(inputs, batch_size=8)
-    common.size_notice(ctx, inputs)
+    common.run_inputs(form, batch_size=8)
+    common.plan(form, tags_field(name))
 
 
 class TagImages(foo.Operator):
@@ -76,6 +91,7 @@ class TagImages(foo.Operator):
         return foo.OperatorConfig(
             name="tag_images",
             label="Tag and caption images",
+            description="Tags for each image (Tag2Text, RAM, RAM++), and a caption with Tag2Text",
             dynamic=True,
             execute_as_generator=True,
             allow_delegated_execution=True,
@@ -83,16 +99,16 @@ class TagImages(foo.Operator):
         )
 
     def resolve_input(self, ctx: Any) -> types.Property:
-        inputs = types.Object()
-        _inputs(ctx, inputs)
-        return types.Property(inputs, view=types.View(label="Tag and caption images"))
+        form = common.Form(ctx)
+        _inputs(form)
+        return types.Property(form.inputs, view=types.View(label="Tag and caption images"))
 
     def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
         return common.execution_options(ctx)
 
     def execute(self, ctx: Any) -> Any:
         field = ctx.params.get("label_field") or defaults.TAGGING_FIELD
-        return common.run_and_report(ctx, [tagging_stage(ctx, field)])
+        return run_and_report(ctx, [tagging_stage(ctx, field)], field)
 
     def resolve_output(self, ctx: Any) -> types.Property:
-        return common.report_output()
+        return report_output()

@@ -52,6 +52,7 @@ _EXPORTS = {
     "RunReport": "fo.base.report",
     "RunStopped": "fo.base.report",
     "parse_tags": "fo.base.tags",
+    "tags_fields": "fo.base.tags",
     "DenseEvaluation": "fo.dense.evaluation",
     "evaluate_dense_segmentations": "fo.dense.evaluation",
     "DenseModel": "fo.dense.model",

@@ -4,13 +4,27 @@ loaded now (in the local cache or a folder, or downloadable because there is a n
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 import time
+from collections.abc import Collection
 from pathlib import Path
+
+from .download import LOCAL_MODELS_ENV
 
 # Only what transformers needs: configs, tokenizer files and safetensors weights.
 _FILES = ["*.json", "*.safetensors", "*.txt"]
+
+# About how many bytes a first use of each default hub model downloads (its hub page's files).
+DOWNLOAD_BYTES = {
+    "IDEA-Research/grounding-dino-tiny": 689_000_000,
+    "IDEA-Research/grounding-dino-base": 933_000_000,
+    "facebook/sam-vit-base": 375_000_000,
+    "facebook/sam-vit-large": 1_250_000_000,
+    "facebook/sam-vit-huge": 2_560_000_000,
+    "openai/clip-vit-base-patch16": 599_000_000,
+}
 
 
 def download_hub_parts(folder: Path, parts: dict[str, str]) -> None:
@@ -60,3 +74,34 @@ def hub_model_problem(value: str) -> str | None:
     if cached or online():
         return None
     return f"{value} is not in the Hugging Face cache and there is no network to download it"
+
+
+def installed_hub_models(model_types: Collection[str]) -> list[str]:
+    """Transformers models of the given ``config.json`` ``model_type`` s on this machine.
+
+    Local folders under ``$TAG2TEXT_ZOO_LOCAL_MODELS`` (one or two levels down, as the zoo's
+    offline layout ``<entry>/detector``) come first, as paths; then hub ids in the Hugging Face
+    cache. Each is a value that the loaders accept.
+    """
+    found = []
+    root = os.environ.get(LOCAL_MODELS_ENV)
+    if root:
+        configs = [*Path(root).glob("*/config.json"), *Path(root).glob("*/*/config.json")]
+        found += [str(c.parent) for c in sorted(configs) if _model_type(c) in model_types]
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cache = Path(constants.HF_HUB_CACHE)
+    folders = sorted(cache.glob("models--*")) if cache.is_dir() else []
+    for folder in folders:
+        repo = folder.name.removeprefix("models--").replace("--", "/")
+        config = try_to_load_from_cache(repo, "config.json", cache_dir=cache)
+        if isinstance(config, str) and _model_type(Path(config)) in model_types:
+            found.append(repo)
+    return found
+
+
+def _model_type(config: Path) -> str | None:
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -56,6 +56,11 @@ def test_frames_view_labels_reach_the_video(tagger, video, make_dataset, tmp_pat
     assert (report.done, report.failed) == (4, 0)
     captions = [ds.first().frames[n].f_caption for n in range(1, 5)]
     assert all(captions) and captions == frames.values("f_caption")
+    holds = {
+        f: ds.get_field(f"frames.{f}").info["tag2text_zoo"]["holds"]
+        for f in ("f_tags", "f_caption")
+    }
+    assert holds == {"f_tags": "tags", "f_caption": "caption"}  # marked on the video's frames
     again = label_samples(ds.to_frames(sample_frames=True), tagger, "f", progress=False)
     assert (again.done, again.skipped) == (0, 4)  # resumable on frames too
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from local_models import install_local_models
 
 REPO = Path(__file__).resolve().parents[2]
 URI = "@tag2text-zoo/tag2text"
 
 
 @pytest.fixture
-def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
+def plugins(tmp_path_factory, monkeypatch, grounded_dirs):
     """FiftyOne finds the plugin through ``plugins_dir``; catalogue names resolve offline."""
     import fiftyone as fo
 
@@ -19,8 +20,7 @@ def plugins(tmp_path_factory, monkeypatch, tag2text_dir):
 
     root = tmp_path_factory.mktemp("plugins")
     (root / "tag2text").symlink_to(REPO, target_is_directory=True)
-    local = tmp_path_factory.mktemp("local-models")
-    (local / "tag2text-swin-14m").symlink_to(tag2text_dir, target_is_directory=True)
+    local = install_local_models(tmp_path_factory.mktemp("local-models"), grounded_dirs)
     monkeypatch.setattr(fo.config, "plugins_dir", str(root))
     monkeypatch.setenv(LOCAL_MODELS_ENV, str(local))
     monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(tmp_path_factory.mktemp("empty-home")))
@@ -67,3 +67,22 @@ def run_in_app(plugins):
         return [message.body.to_json() for message in result.result]
 
     return run
+
+
+@pytest.fixture
+def resolve_form(plugins):
+    """The form of an operator as the App's server resolves it (a real context: the dataset's
+    execution store included); returns its properties by name."""
+    import asyncio
+
+    import fiftyone.operators.types as types
+    from fiftyone.operators.executor import resolve_type
+    from fiftyone.operators.registry import OperatorRegistry
+
+    def resolve(name, dataset, params=None):
+        request = {"dataset_name": dataset.name, "params": params or {}}
+        prop = asyncio.run(resolve_type(OperatorRegistry(), f"{URI}/{name}", request))
+        assert isinstance(prop, types.Property), getattr(prop, "error", prop)
+        return prop.type.properties
+
+    return resolve

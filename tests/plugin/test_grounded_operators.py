@@ -7,6 +7,7 @@ import os
 import fiftyone as fo
 import numpy as np
 import pytest
+from data_paths import FIXTURES
 
 from tag2text_zoo import load_grounded_segmenter, segment_samples
 
@@ -93,3 +94,52 @@ def test_auto_label_writes_tags_caption_and_detections(
         assert tags == {t.strip() for t in ref["tags"]}
         labels = {d.label for d in sample.auto_detections.detections}
         assert labels and labels <= tags  # grounded phrases come from the sample's own tags
+
+
+def test_auto_label_progress_covers_both_steps(
+    run_in_app, make_dataset, tag2text_images, grounding_params
+):
+    ds = make_dataset([tag2text_images[i] for i in SMALL])
+    params = {**grounding_params, "label_field": "auto", "batch_size": 1}
+    messages = run_in_app("auto_label", ds, params)
+    progress = [m["params"] for m in messages if m["operator_uri"] == "set_progress"]
+    assert progress == [
+        {"progress": 0.25, "label": "Step 1 of 2, tagging with tag2text-swin-14m: 1 / 2"},
+        {"progress": 0.5, "label": "Step 1 of 2, tagging with tag2text-swin-14m: 2 / 2"},
+        {"progress": 0.75, "label": "Step 2 of 2, segmenting: 1 / 2"},
+        {"progress": 1.0, "label": "Step 2 of 2, segmenting: 2 / 2"},
+    ]
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+@pytest.mark.parametrize("operator", ["segment_grounded", "segment_dense", "auto_label"])
+def test_every_operator_names_its_failed_samples(
+    run_in_app,
+    run_operator,
+    make_dataset,
+    tag2text_images,
+    grounding_params,
+    tmp_path,
+    operator,
+    delegated,
+):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    ds = make_dataset([tag2text_images[4], broken], hint=[_cls("cat"), _cls("dog")])
+    params = {
+        **grounding_params,
+        "tags_from": "field",
+        "prompt_field": "hint",
+        "clip": str(FIXTURES / "tagalign-tiny" / "clip"),
+        "output_field": "out",
+        "label_field": "out",
+    }
+    if delegated:
+        report = run_operator(operator, ds, params, delegated=True)
+    else:
+        report = run_in_app(operator, ds, params)[-2]["params"]["results"]
+    bad = ds[str(broken)].id
+    lines = report["summary"].splitlines()
+    assert lines and all(line.endswith(": 1 done, 0 skipped, 1 failed") for line in lines)
+    assert f"`sample {bad}: {broken}: not a readable image" in report["failures"]
+    assert ds.load_saved_view("out failed").values("id") == [bad]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import fiftyone as fo
@@ -78,10 +79,45 @@ def test_failed_sample_is_reported_in_the_app_and_when_delegated(
     good = ds[str(tag2text_images[4])]
     assert good.t2t_caption == want[tag2text_images[4].name]["caption"]
 
+    # The failed samples are a saved view, named in the report.
+    assert "The saved view **t2t failed**" in report["failures"]
+    assert ds.load_saved_view("t2t failed").values("id") == [bad_id]
+
     # Delegated, the report is the operation's result; the good sample is not redone.
     result = run_operator("tag_images", ds, params, delegated=True)
     assert result["summary"] == "- Tagging with tag2text-swin-14m: 0 done, 1 skipped, 1 failed"
-    assert bad_id in result["failures"]
+    assert bad_id in result["failures"] and "**t2t failed**" in result["failures"]
+
+    # Repaired, the sample is labelled and the view of failures goes away.
+    shutil.copy(tag2text_images[3], broken)
+    result = run_operator("tag_images", ds, params, delegated=True)
+    assert result == {
+        "summary": "- Tagging with tag2text-swin-14m: 1 done, 1 skipped, 0 failed",
+        "failures": "none",
+    }
+    assert not ds.has_saved_view("t2t failed")
+
+
+def test_last_choices_are_the_next_forms_defaults_on_that_dataset(
+    run_operator, resolve_form, make_dataset, tag2text_images
+):
+    ds, other = make_dataset(tag2text_images[4:5]), make_dataset(tag2text_images[4:5])
+    form = resolve_form("tag_images", ds)
+    assert (form["label_field"].default, form["tags_from"].default) == ("t2t", "model")
+    params = {
+        "label_field": "mine",
+        "tags_from": "typed",
+        "specified_tags": "cloud,sky",
+        "threshold": 0.6,
+        "batch_size": 3,
+        "device": "cpu",
+    }
+    run_operator("tag_images", ds, params)
+    form = resolve_form("tag_images", ds)
+    defaults = {key: form[key].default for key in params}
+    assert defaults == params
+    assert resolve_form("tag_images", other)["label_field"].default == "t2t"  # per dataset
+    assert "Will process 0 of 1 samples and skip 1" in form["plan"].view.label
 
 
 def _cls(*labels: str) -> fo.Classifications:

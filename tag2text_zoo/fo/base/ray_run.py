@@ -22,6 +22,7 @@ from fiftyone.core.collections import SampleCollection
 from ...distributed.backend import RayBackend
 from ...distributed.stages import StageSpec, to_rows
 from ...loaders import Kind, ModelSpec
+from .database import retrying
 from .items import PROMPT_KEY
 from .mask_targets import MaskTargets
 from .report import Failure, RunReport
@@ -32,6 +33,7 @@ from .run import (
     Progress,
     check_images,
     check_options,
+    fill_metadata,
     read_inputs,
     start_run,
     stopping_on_faults,
@@ -115,7 +117,9 @@ def _rows(
     """The workers' rows of ``ids``; samples whose tags value is unusable are failed here."""
     rows, bad = [], []
     for start in range(0, len(ids), _WINDOW):
-        for item in read_inputs(samples, ids[start : start + _WINDOW], plan.prompt_field):
+        window = ids[start : start + _WINDOW]
+        retrying("reading metadata", fill_metadata, samples, window)
+        for item in retrying("reading inputs", read_inputs, samples, window, plan.prompt_field):
             try:
                 rows.append(_row(item, plan))
             except ValueError as err:  # a tags value of the wrong type

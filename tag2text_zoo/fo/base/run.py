@@ -106,6 +106,12 @@ def read_inputs(
     return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
+def fill_metadata(samples: SampleCollection, ids: list[str]) -> None:
+    """Image width, height, size and type (``metadata``) for those of ``ids`` that lack it, by
+    FiftyOne's ``compute_metadata`` (files it cannot read are left for the run to report)."""
+    samples.select(ids).compute_metadata(warn_failures=False, progress=False)
+
+
 def predict_batch(
     model: ImageModel, items: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[Failure]]:
@@ -352,6 +358,7 @@ def run_model(
         with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
             for start in range(0, len(todo), _WINDOW):
                 ids = todo[start : start + _WINDOW]
+                retrying("reading metadata", fill_metadata, samples, ids)
                 inputs = retrying("reading inputs", read_inputs, samples, ids, prompt_field)
                 for items in load_batches(inputs, get_item, batch_size, workers):
                     labels, failures = predict_batch(model, items)

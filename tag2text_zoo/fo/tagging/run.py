@@ -14,8 +14,8 @@ from ...loaders import ModelSpec, loaded
 from ..base.ray_run import RayPlan, model_spec, run_on_ray
 from ..base.report import RunReport
 from ..base.run import Outputs, Progress, check_options, run_model
-from ..base.tags import check_tags_field, parse_tags
-from .labels import CAPTION, tags_field, to_tag_labels
+from ..base.tags import check_tags_field, mark_outputs, parse_tags
+from .labels import CAPTION, TAGS, tags_field, to_tag_labels
 from .model import TaggerModel, TaggerModelConfig
 
 
@@ -34,7 +34,8 @@ def label_samples(
     backend: str | RayBackend = "local",
 ) -> RunReport:
     """Writes ``<label_field>_tags`` (``fo.Classifications``) and, for Tag2Text,
-    ``<label_field>_caption`` on each sample that lacks its tags.
+    ``<label_field>_caption`` on each sample that lacks its tags; both fields' ``info`` then say
+    what they hold and when they were written (:func:`~tag2text_zoo.tags_fields` reads it).
 
     Labels are written after every batch, so a stopped run loses at most one batch; running it
     again continues where it stopped, and every sample is labelled once.
@@ -73,25 +74,38 @@ def label_samples(
             raise ValueError("store_logits is not available on the Ray backend; run locally")
         outputs.kinds[caption_field] = str  # the model is not loaded here to ask if it captions
         plan = _ray_plan(samples, model, prompt_field, specified_tags)
-        return run_on_ray(samples, outputs, plan, ray, **options)
+        report = run_on_ray(samples, outputs, plan, ray, **options)
+    else:
+        model = _tagger_model(model, prompt_field, specified_tags)
+        if model.config.prompt_field is not None:
+            check_tags_field(samples, model.config.prompt_field)
+        if model.config.caption and model.tagger.can_caption:
+            outputs.kinds[caption_field] = str
+        if store_logits:
+            record_classes(samples._dataset, outputs.done_field, model.classes)
+        with fou.SetAttributes(model, store_logits=store_logits):
+            report = run_model(samples, model, outputs, num_workers=num_workers, **options)
+    mark_outputs(samples, {outputs.done_field: TAGS, caption_field: CAPTION})
+    return report
+
+
+def _tagger_model(
+    model: Tagger | TaggerModel | ModelSpec,
+    prompt_field: str | None,
+    specified_tags: str | list[str] | None,
+) -> TaggerModel:
+    """``model`` as a TaggerModel, loaded if a spec, steered by the run's tag options."""
     model = loaded(model, "tagger")
     if isinstance(model, Tagger):
-        model = TaggerModel(model, TaggerModelConfig(prompt_field, specified_tags))
-    elif prompt_field is not None or specified_tags is not None:
-        config = TaggerModelConfig(
-            prompt_field or model.config.prompt_field,
-            specified_tags or model.config.specified_tags,
-            model.config.caption,
-        )
-        model = TaggerModel(model.tagger, config)
-    if model.config.prompt_field is not None:
-        check_tags_field(samples, model.config.prompt_field)
-    if model.config.caption and model.tagger.can_caption:
-        outputs.kinds[caption_field] = str
-    if store_logits:
-        record_classes(samples._dataset, outputs.done_field, model.classes)
-    with fou.SetAttributes(model, store_logits=store_logits):
-        return run_model(samples, model, outputs, num_workers=num_workers, **options)
+        return TaggerModel(model, TaggerModelConfig(prompt_field, specified_tags))
+    if prompt_field is None and specified_tags is None:
+        return model
+    config = TaggerModelConfig(
+        prompt_field or model.config.prompt_field,
+        specified_tags or model.config.specified_tags,
+        model.config.caption,
+    )
+    return TaggerModel(model.tagger, config)
 
 
 def _ray_plan(

@@ -67,3 +67,17 @@ def test_runners_take_a_model_spec(tag2text_dir, tag2text_images, want, make_dat
     assert ds.first().t2t_caption == want[tag2text_images[4].name]["caption"]
     with pytest.raises(ValueError, match="a 'tagger' model spec was given where a 'grounded'"):
         segment_samples(ds, spec, "g", classes=["dog"])
+
+
+def test_runs_fill_missing_image_metadata(tagger, tag2text_images, make_dataset, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    ds = make_dataset([tag2text_images[1], tag2text_images[4], broken])
+    assert ds.exists("metadata").count() == 0
+    report = label_samples(ds, tagger, "t2t", num_workers=0)
+    assert (report.done, report.failed) == (2, 1)
+    portrait, tiny = ds[str(tag2text_images[1])].metadata, ds[str(tag2text_images[4])].metadata
+    assert (portrait.width, portrait.height) == (300, 500)  # a2_portrait_300x500.png
+    assert (tiny.width, tiny.height) == (40, 25)
+    assert tiny.size_bytes == tag2text_images[4].stat().st_size
+    assert ds[str(broken)].metadata is None  # unreadable: reported by the run, not guessed
