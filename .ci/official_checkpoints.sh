@@ -15,7 +15,9 @@ python -m pip install -q -e ".[test]" "transformers>=4.57,<5"
 .ci/official_packages.sh --with-grounding-dino
 
 # A database folder of its own, so no database service left by .ci/run's test run is joined.
-export FIFTYONE_DATABASE_DIR="$(mktemp -d)"
+FIFTYONE_DATABASE_DIR=$(mktemp -d)
+trap 'rm -rf "$FIFTYONE_DATABASE_DIR"' EXIT
+export FIFTYONE_DATABASE_DIR
 export FIFTYONE_DO_NOT_TRACK=true
 # The README's test command on the parity tests (-s prints the differences measured); -rs lists
 # skips: none is expected here.
