@@ -18,6 +18,11 @@ from tag2text_zoo.assets.hub import (
     installed_hub_models,
     online,
 )
+from tag2text_zoo.assets.official import (
+    OFFICIAL_CHECKPOINTS,
+    installed_official_checkpoint,
+    weights_problem,
+)
 
 from .common import Form, fail, gigabytes
 
@@ -77,15 +82,20 @@ def hub_model_input(
     model_types: Collection[str],
     local_example: str,
     description: str = "hub id or local folder (transformers format)",
+    official: Sequence[str] = (),
 ) -> str:
     """A hub id or local transformers folder, with the installed models of ``model_types`` and
     the ``suggested`` hub ids as choices (each labelled with its status or download size).
+
+    With ``official`` (names of the official checkpoint files' catalogue), those names are
+    choices too and a path to an official checkpoint file is accepted.
 
     Preselects the last choice, else the first suggestion if it can be had, else an installed
     model. Refuses a value that cannot be loaded now, saying what to do instead.
     """
     installed = installed_hub_models(model_types)
-    options = [*installed, *(s for s in suggested if s not in installed)]
+    installed += [n for n in official if installed_official_checkpoint(n) is not None]
+    options = [*installed, *(s for s in (*suggested, *official) if s not in installed)]
     view = types.AutocompleteView(
         choices=[types.Choice(v, label=_label(v, installed)) for v in options]
     )
@@ -100,9 +110,9 @@ def hub_model_input(
         description=description,
     )
     value = form.value(key, default)
-    problem = hub_model_problem(value)
+    problem = weights_problem(value) if official else hub_model_problem(value)
     if problem:
-        size = DOWNLOAD_BYTES.get(value)
+        size = _download_bytes(value)
         fail(prop, problem + (f" ({gigabytes(size)})" if size else ""))
         _how_to(
             form,
@@ -110,10 +120,11 @@ def hub_model_input(
             "Choose an installed model ("
             + (", ".join(_label(v, installed) for v in installed) or "none found")
             + f") or give a local folder in transformers format, such as "
-            f"{_local_hint(local_example)}.",
+            f"{_local_hint(local_example)}"
+            + (", or an official checkpoint file." if official else "."),
         )
-    elif value not in installed and not Path(value).expanduser().is_dir():
-        size = DOWNLOAD_BYTES.get(value)
+    elif value not in installed and not Path(value).expanduser().exists():
+        size = _download_bytes(value)
         form.downloads.append(f"{value} ({gigabytes(size) if size else 'size unknown'})")
     return value
 
@@ -123,10 +134,18 @@ def _how_to(form: Form, key: str, text: str) -> None:
     form.inputs.view(f"{key}_how_to", types.Warning(label="Without a network", description=text))
 
 
+def _download_bytes(value: str) -> int | None:
+    """The download size of a hub model or official checkpoint file, where known."""
+    official = OFFICIAL_CHECKPOINTS.get(value)
+    return official.size_bytes if official else DOWNLOAD_BYTES.get(value)
+
+
 def _label(value: str, installed: list[str]) -> str:
     if value not in installed:
-        size = DOWNLOAD_BYTES.get(value)
+        size = _download_bytes(value)
         return f"{value} ({gigabytes(size)} download)" if size else value
+    if value in OFFICIAL_CHECKPOINTS:
+        return f"{value} (official checkpoint, downloaded)"
     if Path(value).is_dir():
         return f"{Path(value).parent.name}/{Path(value).name} (local folder)"
     return f"{value} (in the Hugging Face cache)"

@@ -9,6 +9,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from tag2text_zoo import ModelSpec, defaults, segment_samples
+from tag2text_zoo.assets.official import OFFICIAL_CHECKPOINTS
 
 from . import common
 from .fields import class_source, tag_source
@@ -17,13 +18,24 @@ from .report import Stage, report_output, run_and_report
 
 
 def grounding_inputs(form: common.Form) -> None:
-    """Detector and SAM (installed ones offered) and the detection thresholds."""
+    """Detector and SAM (installed ones offered; hub ids, folders, official checkpoint files or
+    their catalogue names) and the detection thresholds."""
     pair = "grounded-sam-tiny-vit-base"
     for key, label, choices, types_ in (
         ("detector", "Grounding DINO", defaults.DETECTORS, DETECTOR_TYPES),
         ("segmenter", "SAM", defaults.SEGMENTERS, SEGMENTER_TYPES),
     ):
-        hub_model_input(form, key, label, choices, types_, f"{pair}/{key}")
+        official = [n for n, spec in OFFICIAL_CHECKPOINTS.items() if spec.model_type in types_]
+        hub_model_input(
+            form,
+            key,
+            label,
+            choices,
+            types_,
+            f"{pair}/{key}",
+            "hub id, transformers folder, official checkpoint file or catalogue name",
+            official,
+        )
     unit = {"min": 0.0, "max": 1.0}
     for key, label, default in (
         ("box_threshold", "Box threshold", defaults.BOX_THRESHOLD),

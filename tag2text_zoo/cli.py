@@ -9,6 +9,7 @@ stopped when run again.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import sys
 from collections.abc import Sequence
@@ -237,6 +238,7 @@ def _ground(args: argparse.Namespace) -> int:
                 "text_threshold": args.text_threshold,
                 "nms_iou": args.nms_iou,
                 "batch_size": args.batch_size,
+                "models_dir": args.models_dir,
             },
         ),
     )
@@ -325,9 +327,10 @@ def _add_train_tagalign(commands) -> None:
 def _add_ground(commands) -> None:
     ground = commands.add_parser("ground", help="tags -> boxes -> masks into a dataset; resumes")
     ground.add_argument("target", help="dataset name, or a directory of images")
-    ground.add_argument("--detector", default=defaults.DETECTOR)
+    weights = "hub id, folder, official checkpoint file or catalogue name"
+    ground.add_argument("--detector", default=defaults.DETECTOR, help=f"Grounding DINO {weights}")
     ground.add_argument(
-        "--segmenter", default=defaults.SEGMENTER, help="SAM, SAM-HQ or SAM 2 id or folder"
+        "--segmenter", default=defaults.SEGMENTER, help=f"SAM, SAM-HQ or SAM 2 {weights}"
     )
     source = ground.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
@@ -343,7 +346,7 @@ def _add_ground(commands) -> None:
     ground.add_argument("--text-threshold", type=_fraction, default=defaults.TEXT_THRESHOLD)
     ground.add_argument("--nms-iou", type=_fraction, default=defaults.NMS_IOU)
     ground.add_argument("--batch-size", type=_positive, default=4)
-    ground.add_argument("--models-dir", default=None, help="where catalogue taggers are kept")
+    ground.add_argument("--models-dir", default=None, help="where catalogue models are kept")
     _add_ray(ground)
     ground.set_defaults(run=_ground)
 
@@ -375,3 +378,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         resumes = "" if args.command == "tag" else "; run the same command again to continue"
         print(f"interrupted{resumes}", file=sys.stderr)
         return 130
+    finally:
+        _leave_other_sessions_datasets()
+
+
+def _leave_other_sessions_datasets() -> None:
+    """Skips FiftyOne's clean-up at exit, which deletes every non-persistent dataset when it
+    counts this process as the database's only client: it can miscount a session (a notebook)
+    whose client is between two heartbeats, and delete that session's datasets. The commands
+    write persistent datasets only, so there is nothing of theirs to clean up."""
+    database = sys.modules.get("fiftyone.core.odm.database")
+    cleanup = getattr(database, "_delete_non_persistent_datasets_if_allowed", None)
+    if cleanup is not None:
+        atexit.unregister(cleanup)

@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from data_paths import FIXTURES
+from data_paths import FIXTURES, REFERENCE
+from official_files import tiny_file
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,11 @@ SUBSTITUTIONS = [
     ("--batch-size 64", "--batch-size 2"),
 ]
 # Folders the README uses as placeholders -> names under the test's working folder.
-PLACEHOLDER_DIRS = {"/path/to/images": "images", "/data/masks": "masks"}
+PLACEHOLDER_DIRS = {
+    "/path/to/images": "images",
+    "/path/to/checkpoints": "checkpoints",
+    "/data/masks": "masks",
+}
 # Images the README names, made from fixture images.
 IMAGES = ["a.jpg", "b.jpg", "b.png", "photo.jpg", "zoo.jpg"]
 MAX_SKIPPED = 3
@@ -101,6 +106,18 @@ def _hub_cache(root: Path, gdino: Path, sam: Path) -> Path:
     return cache
 
 
+def _official_files(checkpoints: Path, local: Path) -> None:
+    """Tiny random checkpoints in the released formats: the files the README names in
+    ``/path/to/checkpoints``, and the catalogue names it uses (as offline installs)."""
+    vocab = REFERENCE / "bert-base-uncased-vocab.txt"
+    for folder in (checkpoints, local / "groundingdino-swint-ogc"):
+        tiny_file("grounding-dino", folder, "groundingdino_swint_ogc.pth")
+        shutil.copy(vocab, folder / "vocab.txt")
+    tiny_file("sam-hq", checkpoints, "sam_hq_vit_h.pth")
+    tiny_file("sam2", checkpoints, "sam2.1_hiera_large.pt")
+    tiny_file("sam", local / "sam-vit-h", "sam_vit_h_4b8939.pth")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,6 +165,7 @@ def test_readme_blocks_run(tmp_path, grounded_dirs, tag2text_dir, private_databa
         ("ram-plus-swin-large-14m", "ram-plus-tiny"),
     ]:
         (local / name).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    _official_files(work / "checkpoints", local)
 
     substitutions = SUBSTITUTIONS + [(k, str(work / v)) for k, v in PLACEHOLDER_DIRS.items()]
     blocks = []

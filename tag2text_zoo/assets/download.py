@@ -93,7 +93,7 @@ def _is_complete(file: RemoteFile, path: Path) -> bool:
     if path.is_file() and path.stat().st_size == file.size:
         return True
     # A converted safetensors copy stands in for an official checkpoint that was deleted.
-    return path.suffix == ".pth" and path.with_suffix(".safetensors").is_file()
+    return path.suffix in (".pth", ".pt") and path.with_suffix(".safetensors").is_file()
 
 
 def fetch_file(file: RemoteFile, model_dir: Path) -> None:

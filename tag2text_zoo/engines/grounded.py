@@ -19,6 +19,7 @@ from transformers import (
 from ..defaults import BOX_THRESHOLD, DETECTOR, NMS_IOU, SEGMENTER, TEXT_THRESHOLD
 from .device import autocast, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
+from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
@@ -211,24 +212,33 @@ def load_grounded_segmenter(
     segmenter: str | Path = SEGMENTER,
     device: str | torch.device | None = None,
     dtype: str = "float32",
+    *,
+    models_dir: str | Path | None = None,
     **options,
 ) -> GroundedSegmenter:
-    """Loads Grounding DINO and a SAM-family model by hub id or local folder (transformers format).
+    """Loads Grounding DINO and a SAM-family model.
+
+    Each of ``detector`` and ``segmenter`` is a hub id or transformers folder, a path to an
+    official checkpoint file (``groundingdino_swint_ogc.pth``, ``sam_vit_h_4b8939.pth``,
+    ``sam_hq_vit_h.pth``, ``sam2.1_hiera_large.pt``, ...: converted on first load and kept
+    beside it as ``.safetensors``), or a name of the official files' catalogue
+    (``groundingdino-swint-ogc``, ``sam-vit-h``, ...: downloaded first).
 
     Args:
-        detector: Grounding DINO hub id or folder (model + processor files).
-        segmenter: SAM, SAM-HQ or SAM 2 hub id or folder; the family comes from its config's
-            ``model_type`` (``sam``, ``sam_hq``, ``sam2``).
+        detector: Grounding DINO.
+        segmenter: SAM, SAM-HQ or SAM 2; the family comes from its config's ``model_type``
+            (``sam``, ``sam_hq``, ``sam2``) or, for an official file, from its keys.
         device: target device; default CUDA when available.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
+        models_dir: where catalogue names are downloaded (default ``$TAG2TEXT_ZOO_HOME`` or
+            ``~/.cache/tag2text_zoo``).
         **options: :class:`GroundedSegmenter` options (thresholds, ``nms_iou``, ``separator``,
             ``drop_attribute_tags``, ``batch_size``).
     """
     resolve_precision(device, dtype)  # refuse bad values before loading
     return GroundedSegmenter(
-        GroundingDinoForObjectDetection.from_pretrained(str(detector)),
-        GroundingDinoProcessor.from_pretrained(str(detector)),
-        *load_sam(segmenter),
+        *load_grounding_dino(detector, models_dir),
+        *load_sam(segmenter, models_dir),
         device=device,
         dtype=dtype,
         **options,

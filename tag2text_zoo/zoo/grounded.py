@@ -75,18 +75,23 @@ def load(
     classes: list[str] | None = None,
     semantic: bool = False,
     tagger: str | None = None,
+    detector: str | None = None,
+    segmenter: str | None = None,
     **options: Any,
 ) -> Any:
     """The pair as a ``GroundedModel``; ``tagger`` (catalogue name or model directory) tags the
-    images in the same pass; ``options`` go to ``load_grounded_segmenter`` (``device``,
-    ``dtype``, thresholds, ``nms_iou``, ``separator``, ``batch_size``, ...)."""
+    images in the same pass; ``detector`` / ``segmenter`` (a hub id, folder, official checkpoint
+    file or catalogue name) replace a model of the pair; ``options`` go to
+    ``load_grounded_segmenter`` (``device``, ``dtype``, thresholds, ``nms_iou``, ...)."""
     from .. import GroundedModel, GroundedModelConfig, load_grounded_segmenter, load_tagger
 
     folder = marker.parent / name
-    segmenter = load_grounded_segmenter(folder / "detector", folder / "segmenter", **options)
-    tagging = load_tagger(tagger, device=segmenter.device) if tagger else None
+    engine = load_grounded_segmenter(
+        detector or folder / "detector", segmenter or folder / "segmenter", **options
+    )
+    tagging = load_tagger(tagger, device=engine.device) if tagger else None
     config = GroundedModelConfig(prompt_field=prompt_field, classes=classes, semantic=semantic)
-    return GroundedModel(segmenter, config, tagging)
+    return GroundedModel(engine, config, tagging)
 
 
 def form(name: str, inputs: Any) -> None:
@@ -94,3 +99,6 @@ def form(name: str, inputs: Any) -> None:
     inputs.str("prompt_field", label="Tags field", description="Classifications or list")
     inputs.float("box_threshold", default=defaults.BOX_THRESHOLD, label="Box threshold")
     inputs.float("text_threshold", default=defaults.TEXT_THRESHOLD, label="Text threshold")
+    other = "empty: the pair's; else a hub id, folder, official checkpoint file or catalogue name"
+    inputs.str("detector", label="Grounding DINO", description=other)
+    inputs.str("segmenter", label="SAM", description=other)

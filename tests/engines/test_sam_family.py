@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam, save_tiny_sam2, save_tiny_sam_hq
 from transformers import BertConfig, Sam2Model, SamHQModel, SamModel
@@ -64,6 +65,8 @@ def test_adapter_matches_the_processors_one_shot_path(sam_dir):
     masks = adapter.masks(pred_masks, enc, 1)
 
     inputs = processor(images=images[1], input_boxes=[boxes.tolist()], return_tensors="pt")
+    # The same pixels: SAM 2's adapter resizes unrounded pixels (test_sam2_resizes_like_sam2).
+    inputs["pixel_values"] = adapter.preprocess([images[1]])["pixel_values"]
     out = model(**inputs, multimask_output=False)
     # SAM and SAM-HQ also take the resized size; SAM 2's processor (4.x still returns it) does not
     sizes = [inputs["original_sizes"]] + (
@@ -104,3 +107,37 @@ def test_unsupported_model_type_is_named(tmp_path):
     BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="unsupported segmenter model_type 'bert'.*sam_hq"):
         load_sam(tmp_path)
+
+
+def test_sam2_resizes_like_sam2(tmp_path):
+    # sam2's SAM2Transforms: ToTensor (pixels / 255), Resize to the square, Normalize; no
+    # rounding to uint8 after the resize, which transformers' processor would do on a PIL image.
+    model, processor = load_sam(save_tiny_sam2(tmp_path / "sam2"))
+    image = _image(3, (80, 50))
+    pixels = sam_adapter(model, processor).preprocess([image])["pixel_values"]
+    floats = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
+    resized = torchvision.transforms.functional.resize(floats, [64, 64])
+    expected = torchvision.transforms.functional.normalize(
+        resized, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    )
+    torch.testing.assert_close(pixels[0], expected, atol=1e-6, rtol=0)
+
+
+@torch.inference_mode()
+def test_sam_hq_decoder_upscales_its_transformer_output(tmp_path):
+    model, processor = load_sam(save_tiny_sam_hq(tmp_path / "hq"))
+    adapter = sam_adapter(model.eval(), processor)
+    seen = {}
+    decoder = model.mask_decoder
+    decoder.transformer.register_forward_hook(lambda m, i, out: seen.update(keys=out[1]))
+    decoder.upscale_conv1.register_forward_hook(lambda m, i, out: seen.update(upscaled=i[0]))
+    enc = adapter.preprocess([_image(4, (80, 60))])
+    boxes = torch.tensor([[2.0, 3.0, 30.0, 40.0], [10.0, 5.0, 70.0, 45.0]])
+    adapter.decode(adapter.embed(enc["pixel_values"]), 0, boxes, enc)
+    rows, channels, height, width = seen["upscaled"].shape
+    # segment-anything-hq: src = transformer output keys [B*N, HW, C] -> [B*N, C, H, W]
+    keys = seen["keys"].reshape(rows, height * width, channels)
+    expected = keys.transpose(1, 2).reshape(rows, channels, height, width)
+    torch.testing.assert_close(seen["upscaled"], expected)
+    sam_adapter(model, processor)  # a second adapter on the same model changes nothing more
+    assert getattr(decoder.transformer, "_upscales_output", False)

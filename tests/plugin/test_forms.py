@@ -10,6 +10,7 @@ import fiftyone as fo
 import fiftyone.operators.types as types
 import pytest
 import yaml
+from official_files import tiny_file
 
 from plugin import OPERATORS, common, model_pickers
 from plugin.auto_label import AutoLabel
@@ -19,7 +20,7 @@ from plugin.segment_dense import SegmentDense
 from plugin.tag_images import TAGS_FROM, TagImages
 from plugin.tag_open_set import TagOpenSet
 from tag2text_zoo import defaults, label_samples, load_tagger
-from tag2text_zoo.assets import hub
+from tag2text_zoo.assets import hub, official
 from tag2text_zoo.assets.download import LOCAL_MODELS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,7 @@ def ds(make_dataset, tag2text_images):
 def offline(monkeypatch, plugins):
     monkeypatch.setattr(model_pickers, "online", lambda: False)
     monkeypatch.setattr(hub, "online", lambda: False)
+    monkeypatch.setattr(official, "online", lambda: False)
 
 
 @pytest.fixture
@@ -167,7 +169,8 @@ def test_grounded_form(ds, offline, local, tmp_path):
     assert how_to == (
         "Choose an installed model (grounded-sam-tiny-vit-base/segmenter (local folder)) or give "
         "a local folder in transformers format, such as "
-        f"$TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter (= {sam})."
+        f"$TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter (= {sam}), "
+        "or an official checkpoint file."
     )
     assert errors["prompt_field"].startswith("field 'boxes' cannot hold tags")
     errors = _errors(SegmentGrounded(), _ctx(ds, **{**good, "detector": defaults.DETECTOR}))
@@ -181,6 +184,30 @@ def test_grounded_form(ds, offline, local, tmp_path):
     assert errors == {"output_field": "'gt' already holds Classifications; choose another name"}
 
 
+def test_grounded_form_takes_official_files_and_names(ds, offline, local, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TAG2TEXT_ZOO_HOME", str(home))
+    tiny_file("sam", home / "sam-vit-b", "sam_vit_b_01ec64.pth")  # a downloaded catalogue file
+    sam = tiny_file("sam", tmp_path, "my_sam.pth")
+    good = {"segmenter": str(sam), "tags_from": "field", "prompt_field": "gt"}
+    props = _props(SegmentGrounded(), _ctx(ds, **good))
+    detectors, segmenters = _choices(props["detector"]), _choices(props["segmenter"])
+    assert detectors["groundingdino-swint-ogc"] == "groundingdino-swint-ogc (0.7 GB download)"
+    assert segmenters["sam-vit-b"] == "sam-vit-b (official checkpoint, downloaded)"
+    assert segmenters["sam2.1-hiera-large"] == "sam2.1-hiera-large (0.9 GB download)"
+    assert "sam-vit-h" not in detectors and "groundingdino-swint-ogc" not in segmenters
+    assert _errors(SegmentGrounded(), _ctx(ds, **{**good, "segmenter": "sam-vit-b"})) == {}
+    errors = _errors(SegmentGrounded(), _ctx(ds, **good, detector="groundingdino-swint-ogc"))
+    assert errors == {  # offline, and neither downloaded nor in the local models folder
+        "detector": "groundingdino-swint-ogc is not downloaded and there is no network: put its "
+        f"files in {home / 'groundingdino-swint-ogc'} (0.7 GB)"
+    }
+    monkeypatch.setattr(official, "online", lambda: True)
+    props = _props(SegmentGrounded(), _ctx(ds, **good, detector="groundingdino-swint-ogc"))
+    assert not any(p.invalid for p in props.values())
+    assert props["plan"].view.label.endswith("; first downloads groundingdino-swint-ogc (0.7 GB).")
+
+
 def test_grounded_form_without_installed_models_explains(ds, offline, monkeypatch, tmp_path):
     monkeypatch.setenv(LOCAL_MODELS_ENV, str(tmp_path))
     props = _props(SegmentGrounded(), _ctx(ds))
@@ -189,7 +216,8 @@ def test_grounded_form_without_installed_models_explains(ds, offline, monkeypatc
     assert props["segmenter_how_to"].view.description == (
         "Choose an installed model (none found) or give a local folder in transformers format, "
         "such as $TAG2TEXT_ZOO_LOCAL_MODELS/grounded-sam-tiny-vit-base/segmenter "
-        f"(= {tmp_path / 'grounded-sam-tiny-vit-base' / 'segmenter'})."
+        f"(= {tmp_path / 'grounded-sam-tiny-vit-base' / 'segmenter'}), or an official "
+        "checkpoint file."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -55,13 +56,20 @@ def test_wrong_prompt_field_refused_before_work(tagger, tag2text_images, make_da
     assert model.batches == 0
 
 
-def test_cli_label_directory_becomes_persistent_dataset(tag2text_dir, tag2text_images, tmp_path):
+def test_cli_label_directory_becomes_persistent_dataset(
+    tag2text_dir, tag2text_images, tmp_path, monkeypatch
+):
     folder = tmp_path / "holiday"
     folder.mkdir()
     shutil.copy(tag2text_images[4], folder)  # the 40x25 image: quickest
     args = ["label", str(folder), "--model", str(tag2text_dir), "--device", "cpu", "--no-exif"]
+    unregistered = []
+    monkeypatch.setattr(atexit, "unregister", unregistered.append)
     try:
         assert main(args) == 0
+        # FiftyOne's exit clean-up, which can delete another session's non-persistent datasets
+        # (a notebook's) when it miscounts the database's clients, is not left to run
+        assert [f.__name__ for f in unregistered] == ["_delete_non_persistent_datasets_if_allowed"]
         ds = fo.load_dataset("holiday")
         assert ds.persistent and ds.exists("t2t_caption").count() == 1
         assert main(args) == 0  # resumes: nothing left to do, nothing re-labelled
