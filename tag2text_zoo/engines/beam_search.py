@@ -1,59 +1,48 @@
 """Batched caption generation with the reference's semantics (transformers 4.25.1 rules).
 
-Beam search keeps every image's search independent, as the reference does, but runs all images'
-beams in one decoder call per step, reuses one image's cross-attention states for its beams, and
-drops finished images from the batch. Sampling (nucleus) is provided too.
+Beam search keeps every image's search independent, as the reference does, but runs the beams of
+many images in one decoder call per step: up to the decoder's capacity of images are in flight,
+an image that finishes leaves at once and the next waiting image takes its place, so that steps
+stay full however the caption lengths differ. Sampling (nucleus) is provided too.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from ..models.bert import DecoderCache, TextDecoder
 from ..models.config import GenerationConfig
 
 
-class IncrementalDecoder(Protocol):
-    """A decoder over R running sequences that belong to B images (R / B consecutive rows each)."""
+class SlotDecoder(Protocol):
+    """A decoder over the running images, each with a fixed number of consecutive rows (beams).
+
+    Images run in the order they were admitted; :meth:`keep` drops finished ones.
+    """
 
     device: torch.device
+    capacity: int  # most images in flight at once
 
-    def step(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Appends ``[R, T]`` tokens; returns ``[R, V]`` next-token logits."""
+    def admit(self, images: list[int]) -> torch.Tensor:
+        """Starts ``images`` (the caller's indices) after the running ones and runs the prompt.
+
+        Returns:
+            ``[len(images), V]`` next-token logits, one row per image (all its rows start equal).
+        """
         ...
 
-    def repeat(self, times: int) -> None:
-        """Gives each running sequence ``times`` consecutive copies."""
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Appends one token to every running row (``[R]``); returns ``[R, V]`` logits."""
         ...
 
-    def select(self, rows: torch.Tensor, images: torch.Tensor | None) -> None:
-        """Keeps ``rows`` (reordered); ``images`` (if given) are the images still running."""
+    def keep(self, rows: list[int], images: list[int]) -> None:
+        """Keeps the running images at positions ``images`` (ascending) with ``rows`` as their
+        rows, in order: ``rows[i]`` is the current row whose sequence new row ``i`` continues."""
         ...
-
-
-class CachedDecoder:
-    """:class:`IncrementalDecoder` over a :class:`TextDecoder` with a key/value cache."""
-
-    def __init__(self, decoder: TextDecoder, encoder_states: torch.Tensor) -> None:
-        self.decoder = decoder
-        self.device = encoder_states.device
-        self.cache: DecoderCache = decoder.new_cache(encoder_states)
-
-    def step(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.decoder(input_ids, self.cache)
-
-    def repeat(self, times: int) -> None:
-        self.cache.repeat_rows(times)
-
-    def select(self, rows: torch.Tensor, images: torch.Tensor | None) -> None:
-        if images is None:
-            self.cache.select_rows(rows)
-        else:
-            self.cache.select_images(images, rows)
 
 
 @dataclass
@@ -101,76 +90,103 @@ def _penalize_repeats(scores: torch.Tensor, sequences: torch.Tensor, penalty: fl
     scores.scatter_(1, sequences, torch.where(seen < 0, seen * penalty, seen / penalty))
 
 
+def _padded(sequences: list[list[int]], device: torch.device) -> torch.Tensor:
+    """Token lists of different lengths as one tensor, padded with a token already in the row."""
+    width = max(map(len, sequences))
+    return torch.tensor([seq + seq[:1] * (width - len(seq)) for seq in sequences], device=device)
+
+
+class _Running:
+    """The images in flight, in decoder order, with their beams' sequences, scores and logits."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.images: list[int] = []
+        self.lengths: list[int] = []  # tokens per sequence (prompt included), per image
+        self.sequences: list[list[int]] = []  # one per row (beam)
+        self.scores = torch.zeros(0, device=device)
+        self.logits: torch.Tensor | None = None
+
+    def add(self, images: list[int], logits: torch.Tensor, prompt: list[int], beams: int) -> None:
+        """Images whose prompt gave ``logits`` ``[n, V]``: all beams start equal, only the first
+        can expand (the others score -1e9), as in transformers."""
+        start = torch.full((len(images), beams), -1e9, device=self.scores.device)
+        start[:, 0] = 0
+        logits = logits.repeat_interleave(beams, 0)
+        self.logits = logits if self.logits is None else torch.cat([self.logits, logits])
+        self.scores = torch.cat([self.scores, start.view(-1)])
+        self.images += images
+        self.lengths += [len(prompt)] * len(images)
+        self.sequences += [prompt] * (beams * len(images))
+
+
 def beam_search(
-    decoder: IncrementalDecoder, prompt_ids: list[int], num_images: int, cfg: GenerationConfig
+    decoder: SlotDecoder, prompt_ids: list[int], num_images: int, cfg: GenerationConfig
 ) -> list[Generated]:
     """Beam search over ``num_images`` independent images sharing ``prompt_ids``.
 
-    The prompt is run once per image (all beams start identical; only beam 0 can expand first),
-    then each step runs every unfinished image's beams together.
+    Each image's prompt runs once (all its beams start identical); then every step runs the beams
+    of all images in flight together, up to ``decoder.capacity`` images, refilled from the
+    waiting ones as images finish.
     """
-    nb, eos = cfg.num_beams, cfg.eos_token_id
-    prompt = torch.tensor(prompt_ids, dtype=torch.long).expand(num_images, -1)
-    logits = decoder.step(prompt.to(decoder.device))
-    decoder.repeat(nb)
-    logits = logits.repeat_interleave(nb, 0)
-    device = logits.device
-    sequences = prompt.repeat_interleave(nb, 0).tolist()
-    beam_scores = torch.full((num_images, nb), -1e9, device=device)
-    beam_scores[:, 0] = 0
-    beam_scores = beam_scores.view(-1)
+    nb, eos, device = cfg.num_beams, cfg.eos_token_id, decoder.device
+    prompt = list(prompt_ids)
     hyps = [_Hypotheses(nb, cfg.length_penalty) for _ in range(num_images)]
-    active = list(range(num_images))
-    cur_len = len(prompt_ids)
-    while True:
+    waiting = deque(range(num_images))
+    run = _Running(device)
+
+    def admit() -> None:
+        new = [
+            waiting.popleft() for _ in range(min(len(waiting), decoder.capacity - len(run.images)))
+        ]
+        if new:
+            run.add(new, decoder.admit(new), prompt, nb)
+
+    admit()
+    while run.images and run.logits is not None:
+        count, logits = len(run.images), run.logits
         scores = F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1)
         if cfg.repetition_penalty != 1.0:
-            _penalize_repeats(
-                scores, torch.tensor(sequences, device=device), cfg.repetition_penalty
-            )
-        if cur_len < cfg.min_length:
-            scores[:, eos] = -float("inf")
-        scores = (scores + beam_scores[:, None]).view(len(active), -1)
-        top_scores, top_index = scores.topk(2 * nb, dim=1)
-        vocab = logits.shape[-1]
-        top_scores_l, top_index_l = top_scores.tolist(), top_index.tolist()
+            _penalize_repeats(scores, _padded(run.sequences, device), cfg.repetition_penalty)
+        if min(run.lengths) < cfg.min_length:
+            short = torch.tensor([n < cfg.min_length for n in run.lengths], device=device)
+            scores[short.repeat_interleave(nb), eos] = -float("inf")
+        scores = (scores + run.scores[:, None]).view(count, -1)
+        top_scores, top_index = scores.topk(2 * nb, dim=1)  # sorted, best first
+        tokens = top_index % logits.shape[-1]
+        rows = top_index // logits.shape[-1] + nb * torch.arange(count, device=device)[:, None]
+        # An image's first nb candidates that are not EOS continue (there are always nb: each
+        # beam offers EOS once at most); EOS among its first nb candidates ends a hypothesis.
+        go_on = (tokens != eos) & ((tokens != eos).cumsum(1) <= nb)
+        ends = tokens == eos
+        ends[:, nb:] = False
+        table = torch.stack([top_scores, tokens, rows, go_on, ends], -1).double().tolist()
 
-        rows, tokens, new_scores, kept = [], [], [], []
-        for a, image in enumerate(active):
-            picked: list[tuple[int, int, float]] = []
-            for rank, (score, flat) in enumerate(zip(top_scores_l[a], top_index_l[a])):
-                row, token = a * nb + flat // vocab, flat % vocab
-                if token == eos:
-                    if rank < nb:
-                        hyps[image].add(sequences[row], score)
-                else:
-                    picked.append((row, token, score))
-                if len(picked) == nb:
-                    break
-            if hyps[image].is_done(max(top_scores_l[a]), cur_len, cfg.early_stopping):
+        kept, new_rows, new_tokens, new_scores = [], [], [], []
+        for a, image in enumerate(run.images):
+            candidates = table[a]  # (score, token, row, continues, ends) by rank
+            for score, _, row, _, end in candidates:
+                if end:
+                    hyps[image].add(run.sequences[int(row)], score)
+            if hyps[image].is_done(candidates[0][0], run.lengths[a], cfg.early_stopping):
+                continue
+            picks = [(int(row), int(token), score) for score, token, row, on, _ in candidates if on]
+            if run.lengths[a] + 1 >= cfg.max_length:
+                for row, token, score in picks:
+                    hyps[image].add(run.sequences[row] + [token], score)
                 continue
             kept.append(a)
-            for row, token, score in picked:
-                rows.append(row)
-                tokens.append(token)
+            for row, token, score in picks:
+                new_rows.append(row)
+                new_tokens.append(token)
                 new_scores.append(score)
 
-        sequences = [sequences[r] + [t] for r, t in zip(rows, tokens)]
-        cur_len += 1
-        if not kept:
-            break
-        beam_scores = torch.tensor(new_scores, device=device)
-        if cur_len >= cfg.max_length:
-            for a_new, a in enumerate(kept):
-                for b in range(nb):
-                    r = a_new * nb + b
-                    hyps[active[a]].add(sequences[r], new_scores[r])
-            break
-        row_index = torch.tensor(rows, device=device)
-        dropped = len(kept) < len(active)
-        decoder.select(row_index, torch.tensor(kept, device=device) if dropped else None)
-        active = [active[a] for a in kept]
-        logits = decoder.step(torch.tensor(tokens, device=device)[:, None])
+        run.sequences = [run.sequences[r] + [t] for r, t in zip(new_rows, new_tokens)]
+        run.lengths = [run.lengths[a] + 1 for a in kept]
+        run.images = [run.images[a] for a in kept]
+        run.scores = torch.tensor(new_scores, device=device)
+        decoder.keep(new_rows, kept)
+        run.logits = decoder.step(torch.tensor(new_tokens, device=device)) if kept else None
+        admit()
 
     results = []
     for h in hyps:
@@ -194,19 +210,23 @@ def _top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor
 
 
 def sample(
-    decoder: IncrementalDecoder,
+    decoder: SlotDecoder,
     prompt_ids: list[int],
     num_images: int,
     cfg: GenerationConfig,
     generator: torch.Generator | None = None,
     top_k: int = 50,
 ) -> list[Generated]:
-    """Nucleus sampling, one sequence per image (the reference's ``sample=True`` settings)."""
-    eos = cfg.eos_token_id
-    prompt = torch.tensor(prompt_ids, dtype=torch.long).expand(num_images, -1)
-    logits = decoder.step(prompt.to(decoder.device))
-    device = logits.device
-    sequences = prompt.to(device).clone()
+    """Nucleus sampling, one sequence per image (the reference's ``sample=True`` settings).
+
+    All images run together: ``decoder.capacity`` must be at least ``num_images``.
+    """
+    if decoder.capacity < num_images:
+        raise ValueError(f"sampling {num_images} images needs a decoder for that many")
+    eos, device = cfg.eos_token_id, decoder.device
+    logits = decoder.admit(list(range(num_images)))
+    prompt = torch.tensor(prompt_ids, dtype=torch.long, device=device)
+    sequences = prompt.expand(num_images, -1).clone()
     finished = torch.zeros(num_images, dtype=torch.bool, device=device)
     while True:
         scores = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -221,7 +241,7 @@ def sample(
         finished |= token == eos
         if bool(finished.all()) or sequences.shape[1] >= cfg.max_length:
             break
-        logits = decoder.step(token[:, None])
+        logits = decoder.step(token)
     return [Generated(seq, None) for seq in _trim_after_eos(sequences.tolist(), eos)]
 
 

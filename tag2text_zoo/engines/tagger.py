@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models.config import GenerationConfig, ModelConfig
-from .beam_search import CachedDecoder, beam_search, sample
+from .beam_search import beam_search, sample
+from .caption_decoder import CaptionDecoder
 from .device import autocast, resolve_precision
 from .preprocess import ImageInput, image_to_tensor, load_image
 from .tokenizer import TagTokenizer
@@ -19,6 +20,7 @@ from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 
 SpecifiedTags = str | Sequence[str] | None
 _NO_USER_TAGS = {"", "none", "None"}  # the reference treats these strings as "no user tags"
+_CAPTION_WINDOW = 4  # batches that predict() hands to predict_tensors() at once
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Tagger:
         delete = config.delete_tag_index if delete_tags is None else delete_tags
         deleted[self._indices(delete)] = True
         self.deleted = deleted.to(self.device)
+        self._caption_decoders: dict[tuple, CaptionDecoder] = {}
 
     # -- configuration ----------------------------------------------------------------------
     def _indices(self, tags: Sequence[str | int]) -> list[int]:
@@ -218,6 +221,9 @@ class Tagger:
     ) -> list[TagResult]:
         """Tags (and captions) images, ``batch_size`` at a time.
 
+        Images are read ``4 * batch_size`` at a time, so that a finished caption's place in the
+        decoder goes to another image of the next batches (see :meth:`predict_tensors`).
+
         Args:
             images: paths, PIL images or numpy arrays (or one of them).
             specified_tags: None, or one entry per image: None / "" for the model's own tags, a
@@ -231,8 +237,9 @@ class Tagger:
             images = [images]  # type: ignore[list-item]
         self._check_request(len(images), specified_tags, caption)
         results: list[TagResult] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
+        window = _CAPTION_WINDOW * self.batch_size
+        for start in range(0, len(images), window):
+            chunk = images[start : start + window]
             pixels = torch.stack([self.preprocess(im, start + i) for i, im in enumerate(chunk)])
             tags = None if specified_tags is None else specified_tags[start : start + len(chunk)]
             results.extend(self.predict_tensors(pixels, tags, caption))
@@ -254,21 +261,38 @@ class Tagger:
             raise ValueError("specified tags only steer captions, and no caption was asked for")
 
     @torch.inference_mode()
+    def tag_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Sigmoid tag probabilities ``[B, num_tags]`` (float32, on the device) of a preprocessed
+        batch ``[B, 3, S, S]``, ``batch_size`` images per model call."""
+        return torch.sigmoid(self._encode(pixel_values)[1].float())
+
+    def _encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image tokens ``[B, 1 + N, C]`` and tag logits ``[B, num_tags]``."""
+        embeds, logits = [], []
+        for chunk in pixel_values.split(self.batch_size):
+            pixels = chunk.to(self.device, next(self.model.parameters()).dtype, non_blocking=True)
+            with autocast(self.device, self.autocast_dtype):
+                embeds.append(self.model.encode_image(pixels))
+                if self._label_embed is None:
+                    logits.append(self.model.tag_logits(embeds[-1]))
+                else:
+                    logits.append(self.model.tag_logits(embeds[-1], *self._label_embed))
+        return (embeds[0] if len(embeds) == 1 else torch.cat(embeds)), torch.cat(logits)
+
+    @torch.inference_mode()
     def predict_tensors(
         self,
         pixel_values: torch.Tensor,
         specified_tags: Sequence[SpecifiedTags] | None = None,
         caption: bool = True,
     ) -> list[TagResult]:
-        """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``."""
+        """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``.
+
+        Images go through the encoders ``batch_size`` at a time; captions are decoded for up to
+        ``batch_size`` images at once, the next image starting as soon as one finishes.
+        """
         self._check_request(len(pixel_values), specified_tags, caption)
-        pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
-        with autocast(self.device, self.autocast_dtype):
-            image_embeds = self.model.encode_image(pixels)
-            if self._label_embed is None:
-                logits = self.model.tag_logits(image_embeds)
-            else:
-                logits = self.model.tag_logits(image_embeds, *self._label_embed)
+        image_embeds, logits = self._encode(pixel_values)
         probs = torch.sigmoid(logits.float())
         on = (probs > self.thresholds) & ~self.deleted
         results = []
@@ -312,13 +336,42 @@ class Tagger:
     def _captions(self, image_embeds: torch.Tensor, tag_strings: list[str]):
         assert self.tokenizer is not None
         ids, mask = self.tokenizer.encode_tags(tag_strings)
-        prompt = list(self.config.prompt_ids)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+
+        def encode(images: list[int]) -> torch.Tensor:
+            """Tag-encoder states of ``images`` (computed when they start decoding)."""
+            index = torch.tensor(images, device=self.device)
+            return self.model.encode_tags(ids[index], mask[index], image_embeds[index])
+
+        gen, prompt = self.generation, list(self.config.prompt_ids)
         with autocast(self.device, self.autocast_dtype):
-            states = self.model.encode_tags(ids.to(self.device), mask.to(self.device), image_embeds)
-            decoder = CachedDecoder(self.model.text_decoder, states)
-            if self.generation.do_sample:
-                generated = sample(decoder, prompt, len(tag_strings), self.generation)
+            decoder = self._caption_decoder(len(tag_strings), ids.shape[1]).start(encode)
+            if gen.do_sample:
+                generated = sample(decoder, prompt, len(tag_strings), gen)
             else:
-                generated = beam_search(decoder, prompt, len(tag_strings), self.generation)
+                generated = beam_search(decoder, prompt, len(tag_strings), gen)
         skip = len(self.config.prompt)  # the reference slices characters, not tokens
         return [(self.tokenizer.decode(g.token_ids)[skip:], g.token_ids) for g in generated]
+
+    def _caption_decoder(self, num_images: int, cross_length: int) -> CaptionDecoder:
+        """A decoder with its cache, kept for the next batch (CUDA graphs are captured once)."""
+        gen = self.generation
+        capacity = num_images if gen.do_sample else self.batch_size
+        rows = 1 if gen.do_sample else gen.num_beams
+        key = (capacity, rows, gen.max_length, cross_length)
+        if key not in self._caption_decoders:
+            self._caption_decoders = {  # one for beam search, one for sampling at most
+                k: d for k, d in self._caption_decoders.items() if k[1] != rows
+            }
+            self._caption_decoders[key] = CaptionDecoder(
+                self.model.text_decoder,
+                list(self.config.prompt_ids),
+                capacity=capacity,
+                rows_per_image=rows,
+                max_length=gen.max_length,
+                cross_length=cross_length,
+                hidden_size=self.model.text_decoder.bert.embeddings.word_embeddings.embedding_dim,
+                dtype=self.autocast_dtype or next(self.model.parameters()).dtype,
+                cuda_graphs=self.device.type == "cuda" and self.autocast_dtype is None,
+            )
+        return self._caption_decoders[key]

@@ -7,11 +7,11 @@ cross-attention part is stored once per image and shared by that image's beams.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .kv_cache import KVCache
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]
 
@@ -146,8 +146,12 @@ class BertEmbeddings(nn.Module):
         """Recomputes ``position_ids`` (after construction on the meta device)."""
         self.position_ids.copy_(torch.arange(self.position_ids.shape[1]).unsqueeze(0))
 
-    def forward(self, input_ids: torch.Tensor, past_length: int = 0) -> torch.Tensor:
-        positions = self.position_ids[:, past_length : past_length + input_ids.shape[1]]
+    def forward(
+        self, input_ids: torch.Tensor, past_length: int = 0, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[B, T]`` ids from position ``past_length`` on, or at ``positions`` ``[B, T]``."""
+        if positions is None:
+            positions = self.position_ids[:, past_length : past_length + input_ids.shape[1]]
         return self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(positions))
 
 
@@ -208,39 +212,6 @@ class BertModel(nn.Module):
         return hidden
 
 
-@dataclass
-class DecoderCache:
-    """Key/value cache of the caption decoder.
-
-    ``self_kv[i]`` is ``[R, heads, T, d]`` for R running sequences; ``cross_kv[i]`` is
-    ``[B, heads, L, d]`` with one row per image, shared by its R / B consecutive sequences.
-    """
-
-    self_kv: list[KeyValue]
-    cross_kv: list[KeyValue]
-
-    @property
-    def length(self) -> int:
-        return self.self_kv[0][0].shape[2] if self.self_kv else 0
-
-    def select_rows(self, rows: torch.Tensor) -> None:
-        """Keeps/reorders sequences (beam reordering)."""
-        self.self_kv = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in self.self_kv]
-
-    def select_images(self, images: torch.Tensor, rows: torch.Tensor) -> None:
-        """Keeps only ``images`` (their cross states) and the sequence ``rows`` of those images."""
-        self.cross_kv = [
-            (k.index_select(0, images), v.index_select(0, images)) for k, v in self.cross_kv
-        ]
-        self.select_rows(rows)
-
-    def repeat_rows(self, times: int) -> None:
-        """Gives every sequence ``times`` consecutive copies (one per beam)."""
-        self.self_kv = [
-            (k.repeat_interleave(times, 0), v.repeat_interleave(times, 0)) for k, v in self.self_kv
-        ]
-
-
 class PredictionTransform(nn.Module):
     def __init__(self, hidden_size: int, eps: float) -> None:
         super().__init__()
@@ -280,29 +251,101 @@ class TextDecoder(nn.Module):
         self.bert = bert
         self.cls = LMHead(bert.embeddings.word_embeddings, eps)
 
-    def new_cache(self, encoder_states: torch.Tensor) -> DecoderCache:
-        """An empty cache holding the cross keys/values of ``encoder_states`` ``[B, L, H]``."""
-        return DecoderCache(self_kv=[], cross_kv=self.bert.cross_keys_values(encoder_states))
+    def new_cache(
+        self,
+        encoder_states: torch.Tensor,
+        rows_per_image: int = 1,
+        max_length: int | None = None,
+        slots: int | None = None,
+    ) -> KVCache:
+        """An empty cache for ``slots`` images (default: those of ``encoder_states``
+        ``[B, L, H]``, whose cross keys/values fill the first slots), ``rows_per_image`` rows
+        each, sequences of up to ``max_length`` tokens (default: the position table's size)."""
+        attention = self.bert.layers[0].attention.self
+        heads = attention.num_heads
+        cache = KVCache(
+            layers=len(self.bert.layers),
+            slots=encoder_states.shape[0] if slots is None else slots,
+            rows_per_slot=rows_per_image,
+            heads=heads,
+            head_dim=attention.query.out_features // heads,
+            max_length=max_length or self.bert.embeddings.position_ids.shape[1],
+            cross_length=encoder_states.shape[1],
+            dtype=encoder_states.dtype,
+            device=encoder_states.device,
+        )
+        if encoder_states.shape[0]:
+            self.set_cross_states(cache, 0, encoder_states)
+        return cache
 
-    def forward(self, input_ids: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
-        """Appends ``input_ids`` ``[R, T]`` to the cached sequences; returns last-position logits.
+    def set_cross_states(self, cache: KVCache, first_slot: int, states: torch.Tensor) -> None:
+        """Puts the cross keys/values of ``states`` ``[n, L, H]`` in slots ``first_slot`` on."""
+        kv = self.bert.cross_keys_values(states)
+        cache.set_cross(
+            first_slot, torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
+        )
+
+    def prefill(self, input_ids: torch.Tensor, cache: KVCache, rows: list[int]) -> torch.Tensor:
+        """Runs ``input_ids`` ``[n, T]`` (causal) as the first tokens of the empty cache ``rows``.
 
         Returns:
-            ``[R, vocab]`` logits for the token after the last of ``input_ids``.
+            ``[n, vocab]`` logits for the token after the last of ``input_ids``.
         """
-        past = cache.length
-        hidden = self.bert.embeddings(input_ids, past_length=past)
-        new_self_kv = []
+        if any(cache.lengths[r] for r in rows):
+            raise ValueError("multi-token steps are only supported on an empty cache")
+        length = input_ids.shape[1]
+        index = torch.tensor(rows, device=input_ids.device)
+        slots = index // cache.rows_per_slot
+        hidden = self.bert.embeddings(input_ids)
         for i, layer in enumerate(self.bert.layers):
             k, v = layer.attention.self.keys_values(hidden)
-            if past:
-                k = torch.cat([cache.self_kv[i][0], k], dim=2)
-                v = torch.cat([cache.self_kv[i][1], v], dim=2)
-            new_self_kv.append((k, v))
-            # Causal among the new tokens; every new token sees the whole cached prefix.
-            causal = input_ids.shape[1] > 1
-            if causal and past:
-                raise ValueError("multi-token steps are only supported on an empty cache")
-            hidden = layer(hidden, self_kv=(k, v), is_causal=causal, cross_kv=cache.cross_kv[i])
-        cache.self_kv = new_self_kv
+            cache.keys[i, index, :, :length] = k
+            cache.values[i, index, :, :length] = v
+            cross_kv = (cache.cross_keys[i, slots], cache.cross_values[i, slots])
+            hidden = layer(hidden, self_kv=(k, v), is_causal=length > 1, cross_kv=cross_kv)
+        for row in rows:
+            cache.lengths[row] = length
         return self.cls.predictions(hidden[:, -1])
+
+    def step(self, tokens: torch.Tensor, cache: KVCache, static: bool = False) -> torch.Tensor:
+        """Appends ``tokens`` ``[R]`` to the cache's first R rows; ``[R, vocab]`` next logits.
+
+        Rows may hold sequences of different lengths. The caller advances ``cache.lengths``
+        (:meth:`KVCache.advance`). ``static``: read the positions from ``cache.positions`` and
+        attend over all ``max_length`` positions under a mask, so that shapes do not change from
+        step to step (CUDA graphs); otherwise only over the positions in use.
+        """
+        rows = tokens.shape[0]
+        lengths = cache.lengths[:rows]
+        key_length, mask = cache.max_length, None
+        if static or min(lengths) != max(lengths):
+            positions = cache.positions[:rows] if static else cache.device_positions(rows)
+            if not static:
+                key_length = max(lengths) + 1
+            keys = torch.arange(key_length, device=tokens.device)
+            mask = (keys <= positions[:, None])[:, None, None, :]  # Rx1x1xK, True = attend
+            write = (torch.arange(rows, device=tokens.device), slice(None), positions)
+            hidden = self.bert.embeddings(tokens[:, None], positions=positions[:, None])
+        else:  # one length: plain slices and no mask
+            key_length = lengths[0] + 1
+            write = (slice(0, rows), slice(None), lengths[0])
+            hidden = self.bert.embeddings(tokens[:, None], past_length=lengths[0])
+        images = rows // cache.rows_per_slot
+        for i, layer in enumerate(self.bert.layers):
+            k, v = layer.attention.self.keys_values(hidden)
+            cache.keys[i][write] = k[:, :, 0]
+            cache.values[i][write] = v[:, :, 0]
+            self_kv = (cache.keys[i, :rows, :, :key_length], cache.values[i, :rows, :, :key_length])
+            cross_kv = (cache.cross_keys[i, :images], cache.cross_values[i, :images])
+            hidden = layer(hidden, self_kv=self_kv, self_mask=mask, cross_kv=cross_kv)
+        return self.cls.predictions(hidden[:, 0])
+
+    def forward(self, input_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Appends ``input_ids`` ``[R, T]`` to the cache's first R sequences (several tokens
+        only on an empty cache); returns ``[R, vocab]`` logits for the token after the last."""
+        rows = input_ids.shape[0]
+        if input_ids.shape[1] > 1:
+            return self.prefill(input_ids, cache, list(range(rows)))
+        logits = self.step(input_ids[:, 0], cache)
+        cache.advance(rows)
+        return logits

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue #16's GPU checks as one prepared script: the GPU tests (pytest -m gpu), then the tagger
+# benchmark (float32 and bfloat16; speed, fraction of the measured matrix-product peak, bfloat16 tag
+# agreement, peak GPU memory per batch size) on full-size random Tag2Text and RAM models. Results,
+# logs and a summary (suite.json) go to $OUT. Needs torch with CUDA, timm, transformers, safetensors,
+# pytest and the repository (tests/data holds the tag lists); no network, no FiftyOne.
+#
+#   OUT=/some/folder bash benchmarks/gpu_suite.sh                  # on a GPU machine, ~5 minutes
+#   GPU_SUITE_SMOKE=1 OUT=/tmp/x bash benchmarks/gpu_suite.sh      # CPU, tiny fixture: checks it runs
+#
+# Exits non-zero when any step failed; each step's output is in $OUT/<step>.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+OUT=${OUT:?set OUT to the folder for the results}
+PYTHON=${PYTHON:-python}
+WORK=${WORK:-$(mktemp -d)}  # random checkpoints (1.5 GB Tag2Text, 3 GB RAM) and test images
+mkdir -p "$OUT"
+: > "$OUT/steps.jsonl"
+failed=0
+
+step() {  # step NAME COMMAND...: runs it, logs it, records its exit status and duration
+    local name=$1 start=$SECONDS rc=0
+    shift
+    "$@" > "$OUT/$name.log" 2>&1 || rc=$?
+    printf '{"step": "%s", "rc": %d, "seconds": %d}\n' "$name" "$rc" $((SECONDS - start)) \
+        >> "$OUT/steps.jsonl"
+    echo "$name: exit $rc, $((SECONDS - start)) s"
+    [ "$rc" -eq 0 ] || failed=1
+}
+
+bench() {
+    "$PYTHON" benchmarks/bench_tagger.py --work-dir "$WORK" --out "$OUT" "$@"
+}
+
+if [ "${GPU_SUITE_SMOKE:-0}" = 1 ]; then
+    step bench_tagger_smoke bench --model-dir tests/data/fixtures/tag2text-tiny --device cpu \
+        --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1
+else
+    nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
+    # -rs lists skips: a GPU test skipped here is not a pass.
+    step gpu_tests "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m gpu tests/engines tests/models \
+        --junitxml "$OUT/gpu-tests.xml"
+    step bench_tag2text bench --model tag2text-swin-14m --device cuda --batch-size 64 \
+        --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128
+    step bench_ram bench --model ram-swin-large-14m --device cuda --batch-size 64 \
+        --images 128 --repeats 3 --quality-images 32 --sweep 1 64
+fi
+
+"$PYTHON" - "$OUT" <<'EOF'
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+results = sorted(p.name for p in out.glob("bench_tagger-*.json"))
+(out / "suite.json").write_text(json.dumps({"steps": steps, "results": results}, indent=1))
+EOF
+exit "$failed"

@@ -1,0 +1,109 @@
+"""What the benchmarks share: timing, matrix-product peak, FLOPs, peak memory, test images."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+# The product the issue measured the hardware limit with: 3,429 label queries through a
+# 768 -> 3072 feed-forward layer (the tagging head's largest matrices).
+PEAK_SHAPE = (3429, 768, 3072)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """Runs ``fn`` once; returns (wall seconds, CPU seconds of this process, all threads)."""
+    sync(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    sync(device)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """Best GFLOP/s of ``F.linear`` on :data:`PEAK_SHAPE` (a measured, attainable peak)."""
+    m, k, n = PEAK_SHAPE
+    x = torch.randn(m, k, device=device).to(dtype)
+    w = torch.randn(n, k, device=device).to(dtype)
+    F.linear(x, w)
+    best = min(timed(lambda: F.linear(x, w), device)[0] for _ in range(repeats))
+    return 2 * m * k * n / best / 1e9
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matrix products, convolutions and attention that ``fn`` runs."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Starts a new peak: GPU allocator statistics, or the process's RSS high-water mark."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: writing 5 resets VmHWM (proc(5), clear_refs)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # elsewhere the peak is the process's lifetime maximum
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak allocated GPU memory, or peak RSS (since :func:`reset_peak_memory` where possible)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_images(directory: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` JPEG photos-sized images of smooth random colour (4 sizes, both orientations)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sizes = [(640, 480), (480, 640), (512, 512), (800, 600)]
+    paths = []
+    for i in range(count):
+        path = directory / f"image{i:04d}.jpg"
+        width, height = sizes[i % len(sizes)]
+        coarse = rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8)
+        if not path.is_file():
+            Image.fromarray(coarse).resize((width, height), Image.BICUBIC).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def machine(device: torch.device) -> dict:
+    """Where the figures come from."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }

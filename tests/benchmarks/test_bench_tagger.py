@@ -1,0 +1,45 @@
+"""benchmarks/gpu_suite.sh is valid bash, and its CPU smoke mode runs benchmarks/bench_tagger.py
+(our side: float32 and bfloat16, bfloat16 quality, memory sweep) on the tiny fixture, writing the
+JSON report and the suite's summary, which benchmarks/report.py turns into Markdown tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_gpu_suite_smoke_mode_runs_the_tagger_benchmark(tmp_path):
+    script = BENCHMARKS / "gpu_suite.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    env = {**os.environ, "OUT": str(tmp_path), "GPU_SUITE_SMOKE": "1", "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "bench_tagger-tag2text-tiny-cpu.json").read_text())
+    assert report["machine"]["device"] == "cpu"
+    sides = {(r["side"], r["mode"]) for r in report["rows"]}
+    assert sides == {
+        (f"ours {d}", m) for d in ("float32", "bfloat16") for m in ("tags", "tags+caption")
+    }
+    assert all(r["s_per_image"] > 0 and r["gflop_per_image"] > 0 for r in report["rows"])
+    assert report["bfloat16_quality"]["bfloat16"]["images"] == 3
+    assert {(r["batch_size"], r["mode"]) for r in report["memory_sweep"]} == {
+        (b, m) for b in (1, 2) for m in ("tags", "tags+caption")
+    }
+    assert all(r["peak_memory_mb"] > 0 for r in report["memory_sweep"])
+    assert "vs official" in (tmp_path / "bench_tagger_smoke.log").read_text()
+    summary = json.loads((tmp_path / "suite.json").read_text())
+    assert summary["steps"][0]["rc"] == 0
+    assert summary["results"] == ["bench_tagger-tag2text-tiny-cpu.json"]
+    tables = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][0])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "| tags+caption | ours bfloat16 |" in tables
+    assert "| bfloat16 | tags | 2 |" in tables

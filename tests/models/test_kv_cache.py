@@ -1,0 +1,53 @@
+"""The static key/value cache: rows of different lengths, reordering and the fixed-shape step
+(the one CUDA graphs capture) all give the logits of recomputing each sequence from scratch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tag2text_zoo.models import ModelConfig, build_model
+
+SEQUENCES = [[30522, 1037, 3861, 1997, 2000, 2001, 2002, 2003], [30522, 1037, 3861, 2010, 2011]]
+
+
+@pytest.fixture(scope="module")
+def decoder(tag2text_dir):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.from_file(tag2text_dir / "config.json")).double().eval()
+    return model.text_decoder
+
+
+def _full(decoder, states, sequence):
+    """Logits after ``sequence``, recomputed from scratch for that one image."""
+    ids = torch.tensor([sequence])
+    return decoder(ids, decoder.new_cache(states[None]))[0]
+
+
+@pytest.mark.parametrize("static", [False, True])
+@torch.inference_mode()
+def test_mixed_lengths_reordering_and_static_steps(decoder, static):
+    states = torch.randn(2, 40, 32, dtype=torch.float64)
+    cache = decoder.new_cache(states, max_length=12)
+    # Row 0 starts with 5 tokens, row 1 with 3: from then on they step together.
+    decoder.prefill(torch.tensor([SEQUENCES[0][:5]]), cache, [0])
+    decoder.prefill(torch.tensor([SEQUENCES[1][:3]]), cache, [1])
+    for t in range(2):
+        tokens = torch.tensor([SEQUENCES[0][5 + t], SEQUENCES[1][3 + t]])
+        if static:
+            cache.device_positions(2)
+        logits = decoder.step(tokens, cache, static=static)
+        cache.advance(2)
+        for row in range(2):
+            expected = _full(decoder, states[row], SEQUENCES[row][: [6, 4][row] + t])
+            torch.testing.assert_close(logits[row], expected, atol=1e-10, rtol=0)
+    assert cache.lengths == [7, 5]
+    # The rows swap places (as beams of one image may); the cross state moves with its image.
+    cache.keep([1, 0], [1, 0])
+    logits = decoder.step(torch.tensor([2020, SEQUENCES[0][7]]), cache)
+    torch.testing.assert_close(
+        logits[0], _full(decoder, states[1], SEQUENCES[1] + [2020]), atol=1e-10, rtol=0
+    )
+    torch.testing.assert_close(
+        logits[1], _full(decoder, states[0], SEQUENCES[0]), atol=1e-10, rtol=0
+    )
