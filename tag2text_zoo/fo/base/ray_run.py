@@ -31,8 +31,7 @@ from .run import (
     BatchWriter,
     Outputs,
     Progress,
-    check_images,
-    check_options,
+    check_run,
     fill_metadata,
     read_inputs,
     start_run,
@@ -95,9 +94,7 @@ def run_on_ray(
         RuntimeError: the cluster failed the run (an actor died more often than
             ``backend.max_restarts`` allows); what was written stays, a re-run continues.
     """
-    check_options(batch_size, None)
-    check_images(samples)
-    outputs.check_fields(samples._dataset)
+    check_run(samples, outputs, batch_size, None)
     report = RunReport()
     with stopping_on_faults(report):
         todo = start_run(samples, outputs, skip_existing, report)

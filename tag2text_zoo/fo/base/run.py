@@ -290,6 +290,21 @@ def check_options(batch_size: int, num_workers: int | None) -> None:
         raise ValueError(f"num_workers must be an integer of at least 0, got {num_workers!r}")
 
 
+def check_run(
+    samples: SampleCollection, outputs: Outputs, batch_size: int, num_workers: int | None
+) -> None:
+    """Refuses a run that cannot work, before any work: bad options (:func:`check_options`),
+    samples that are not images (:func:`check_images`), output fields holding other types
+    (:meth:`Outputs.check_fields`).
+
+    Raises:
+        ValueError: naming what is wrong.
+    """
+    check_options(batch_size, num_workers)
+    check_images(samples)
+    outputs.check_fields(samples._dataset)
+
+
 def check_images(samples: SampleCollection) -> None:
     """Refuses a collection of videos (or other media) before any work.
 
@@ -344,9 +359,7 @@ def run_model(
         RunStopped: the database stayed unreachable, or a mask file could not be written (a
             full disk); it carries the report of what was done, and a re-run continues.
     """
-    check_options(batch_size, num_workers)
-    check_images(samples)
-    outputs.check_fields(samples._dataset)
+    check_run(samples, outputs, batch_size, num_workers)
     report = RunReport()
     with stopping_on_faults(report):
         todo = start_run(samples, outputs, skip_existing, report)
