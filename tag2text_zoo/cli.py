@@ -9,7 +9,6 @@ stopped when run again.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import sys
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from . import (
     train_tagalign,
 )
 from .assets.catalogue import CATALOGUE
+from .fo.base.datasets import leave_other_sessions_datasets
 
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
 
@@ -379,15 +379,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"interrupted{resumes}", file=sys.stderr)
         return 130
     finally:
-        _leave_other_sessions_datasets()
-
-
-def _leave_other_sessions_datasets() -> None:
-    """Skips FiftyOne's clean-up at exit, which deletes every non-persistent dataset when it
-    counts this process as the database's only client: it can miscount a session (a notebook)
-    whose client is between two heartbeats, and delete that session's datasets. The commands
-    write persistent datasets only, so there is nothing of theirs to clean up."""
-    database = sys.modules.get("fiftyone.core.odm.database")
-    cleanup = getattr(database, "_delete_non_persistent_datasets_if_allowed", None)
-    if cleanup is not None:
-        atexit.unregister(cleanup)
+        leave_other_sessions_datasets()

@@ -1,8 +1,11 @@
-"""The dataset a command works on: an existing one by name, or one made from a folder of images."""
+"""The dataset a command works on (an existing one by name, or one made from a folder of images),
+and leaving other sessions' datasets alone when a command exits."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 from pathlib import Path
 
 import fiftyone as fo
@@ -42,3 +45,15 @@ def dataset_for(target: str | Path, name: str | None = None) -> fo.Dataset:
     if new:
         dataset.add_images(new, progress=False)
     return dataset
+
+
+def leave_other_sessions_datasets() -> None:
+    """Skips FiftyOne's clean-up at exit, which deletes every non-persistent dataset when it
+    counts this process as the database's only client: it can miscount a session (a notebook)
+    whose client is between two heartbeats, and delete that session's datasets. For commands that
+    write persistent datasets only (:func:`dataset_for`), so there is nothing of theirs to clean
+    up."""
+    database = sys.modules.get("fiftyone.core.odm.database")
+    cleanup = getattr(database, "_delete_non_persistent_datasets_if_allowed", None)
+    if cleanup is not None:
+        atexit.unregister(cleanup)
