@@ -112,7 +112,9 @@ class RAM(nn.Module):
         ``label_embed`` and ``mask`` are as in :meth:`label_queries`.
         """
         queries = self.label_queries(image_embeds, label_embed, mask)
-        return self.fc(self.tagging_head(queries, image_embeds)).squeeze(-1)
+        return self.tagging_head(
+            queries, image_embeds, classify=lambda hidden, _: self.fc(hidden).squeeze(-1)
+        )
 
 
 def _linear(cfg: ModelConfig, name: str) -> nn.Linear:
