@@ -21,6 +21,9 @@ from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 SpecifiedTags = str | Sequence[str] | None
 _NO_USER_TAGS = {"", "none", "None"}  # the reference treats these strings as "no user tags"
 _CAPTION_WINDOW = 4  # batches that predict() hands to predict_tensors() at once
+# On the CPU, more images per encoder pass stop paying at about 4 (Swin-B, 2 cores): past that,
+# every pass faults its larger intermediates in afresh and is slower per image (bench_tagger.py).
+_CPU_IMAGES_PER_PASS = 4
 
 
 @dataclass
@@ -266,13 +269,16 @@ class Tagger:
     @torch.inference_mode()
     def tag_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Sigmoid tag probabilities ``[B, num_tags]`` (float32, on the device) of a preprocessed
-        batch ``[B, 3, S, S]``, ``batch_size`` images per model call."""
+        batch ``[B, 3, S, S]``, ``batch_size`` images per encoder pass (at most 4 on the CPU)."""
         return torch.sigmoid(self._encode(pixel_values)[1].float())
 
     def _encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Image tokens ``[B, 1 + N, C]`` and tag logits ``[B, num_tags]``."""
         embeds, logits = [], []
-        for chunk in pixel_values.split(self.batch_size):
+        per_pass = self.batch_size
+        if self.device.type == "cpu":
+            per_pass = min(per_pass, _CPU_IMAGES_PER_PASS)
+        for chunk in pixel_values.split(per_pass):
             pixels = chunk.to(self.device, self._input_dtype, non_blocking=True)
             with autocast(self.device, self.autocast_dtype):
                 embeds.append(self.model.encode_image(pixels))
@@ -291,7 +297,8 @@ class Tagger:
     ) -> list[TagResult]:
         """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``.
 
-        Images go through the encoders ``batch_size`` at a time; captions are decoded for up to
+        Images go through the encoders ``batch_size`` at a time (at most 4 on the CPU, where
+        larger passes are slower per image); captions are decoded for up to
         ``batch_size`` images at once, the next image starting as soon as one finishes.
         """
         self._check_request(len(pixel_values), specified_tags, caption)

@@ -96,3 +96,17 @@ def test_tagging_head_in_label_chunks_equals_all_labels_at_once(fixture, one_tor
             head.forward = functools.partial(forward, rows_per_chunk=rows)
             torch.testing.assert_close(model.tag_logits(embeds), whole, rtol=0, atol=1e-12)
     assert whole.shape == (3, len(tagger.tag_names))
+
+
+def test_cpu_encoder_passes_take_at_most_four_images(tag2text_dir, one_torch_thread):
+    """Larger CPU passes are slower per image (bench_tagger.py's sweep); results do not change."""
+    tagger = load_tagger(tag2text_dir, device="cpu", exif_transpose=False, batch_size=16)
+    size = tagger.config.image_size
+    pixels = torch.randn(9, 3, size, size, generator=torch.Generator().manual_seed(0))
+    passes = []
+    encode_image = tagger.model.encode_image
+    tagger.model.encode_image = lambda x: passes.append(len(x)) or encode_image(x)
+    probs = tagger.tag_probabilities(pixels)
+    assert passes == [4, 4, 1]
+    tagger.batch_size = 1
+    torch.testing.assert_close(tagger.tag_probabilities(pixels), probs)
