@@ -6,8 +6,9 @@ On the same JPEG files, the same dtype and batch size, one tagger loaded once:
 - **engine from paths**: ``Tagger.predict`` on the file paths (decoding in the same process);
 - **label**: what ``python -m tag2text_zoo label DIR`` runs once its model is loaded and its
   dataset made (``dataset_for``, then ``label_samples``), into a fresh dataset, once per
-  ``--num-workers`` setting. Timed: the whole ``label_samples`` call (pending samples, metadata,
-  image loading, the model, writing every batch, the fields' info), nothing before it.
+  ``--num-workers`` setting (by default: the CLI's default, and one loader worker). Timed: the
+  whole ``label_samples`` call (pending samples, metadata, image loading, the model, writing
+  every batch, the fields' info), nothing before it.
 
 The sides take turns (alternating order) for ``--repeats`` rounds; the table gives the median
 images/s of each and its fraction of the model-only figure.
@@ -22,8 +23,8 @@ Writes ``benchmarks/results/bench_pipeline-<model>-cpu.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -39,8 +40,7 @@ if "FIFTYONE_DATABASE_DIR" not in os.environ:
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
-import fiftyone.utils.torch as fout  # noqa: E402 - after the environment it reads
-import measure  # noqa: E402
+import measure  # noqa: E402 - after the environment FiftyOne reads
 import torch  # noqa: E402
 from random_models import write_random_model_dir  # noqa: E402
 
@@ -51,6 +51,7 @@ from tag2text_zoo import (  # noqa: E402
     label_samples,
     load_tagger,
 )
+from tag2text_zoo.fo.base.run import loader_workers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMED = {
@@ -61,8 +62,8 @@ TIMED = {
 }
 
 
-def _workers_name(workers: int | None) -> str:
-    return f"default ({fout.recommend_num_workers(None)})" if workers is None else str(workers)
+def _workers_name(workers: int | None, device: torch.device) -> str:
+    return f"default ({loader_workers(None, device)})" if workers is None else str(workers)
 
 
 def label_run(tagger, images_dir: Path, batch_size: int, workers: int | None) -> dict:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--num-workers",
         nargs="+",
-        default=["default", "0"],
+        default=["default", "1"],
         help="label runs' loader workers ('default': what the CLI uses)",
     )
     parser.add_argument("--repeats", type=int, default=1)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for text in args.num_workers:
         workers = None if text == "default" else int(text)
-        side = f"label, {_workers_name(workers)} workers"
+        side = f"label, {_workers_name(workers, device)} workers"
         sides[side] = lambda w=workers: label_run(tagger, images_dir, args.batch_size, w)
     print(f"{name}: {len(paths)} images, {args.dtype}, batch {args.batch_size}, tags only")
     rows = summarise(rounds(sides, args.repeats), len(paths))

@@ -19,7 +19,7 @@ def test_pipeline_benchmark_labels_every_image_and_reports_each_side(tmp_path, t
         str(BENCHMARKS / "bench_pipeline.py"),
         *("--model-dir", str(tag2text_dir), "--work-dir", str(tmp_path)),
         *("--images", "5", "--batch-size", "2", "--threads", "1", "--out", str(out)),
-        *("--num-workers", "default", "0"),
+        *("--num-workers", "default", "1"),
     ]
     env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -29,7 +29,7 @@ def test_pipeline_benchmark_labels_every_image_and_reports_each_side(tmp_path, t
     assert report["machine"]["device"] == "cpu"
     sides = [r["side"] for r in report["rows"]]
     assert sides[:2] == ["model only", "engine from paths"]
-    assert sides[2].startswith("label, default (") and sides[3] == "label, 0 workers"
+    assert sides[2:] == ["label, default (0) workers", "label, 1 workers"]
     assert report["rows"][0]["fraction_of_model_only"] == 1.0
     for row in report["rows"]:
         assert row["images_per_s"] == 5 / row["seconds"] > 0
