@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
 import shutil
 import tempfile
@@ -42,7 +41,7 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 import measure  # noqa: E402 - after the environment FiftyOne reads
 import torch  # noqa: E402
-from random_models import write_random_model_dir  # noqa: E402
+from random_models import BenchModel  # noqa: E402
 
 from tag2text_zoo import (  # noqa: E402
     TaggerModel,
@@ -140,8 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
 
-    model_dir = args.model_dir or write_random_model_dir(args.model, args.work_dir / args.model)
-    name = args.model_dir.name if args.model_dir else args.model
+    bench_model = BenchModel.of(args.model_dir, args.model, args.work_dir)
+    model_dir, name = bench_model.directory, bench_model.name
     images_dir = args.work_dir / f"pipeline-images-{args.images}"
     paths = measure.write_images(images_dir, args.images)
     tagger = load_tagger(model_dir, device=device, dtype=args.dtype, batch_size=args.batch_size)
@@ -164,9 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "bench_pipeline",
         "model": name,
-        "weights": str(args.model_dir)
-        if args.model_dir
-        else "random (full size, official layout; benchmarks/random_models.py)",
+        "weights": bench_model.weights,
         "machine": measure.machine(device),
         "images": len(paths),
         "image_sizes": sorted({f"{w}x{h}" for w, h in map(_size, paths)}),
@@ -178,10 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
     }
     print_table(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_pipeline-{name}-{device.type}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {path}")
+    measure.write_result(args.out, result)
     return result
 
 
