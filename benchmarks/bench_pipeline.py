@@ -8,7 +8,8 @@ On the same JPEG files, the same dtype and batch size, one tagger loaded once:
   dataset made (``dataset_for``, then ``label_samples``), into a fresh dataset, once per
   ``--num-workers`` setting (by default: the CLI's default, and one loader worker). Timed: the
   whole ``label_samples`` call (pending samples, metadata, image loading, the model, writing
-  every batch, the fields' info), nothing before it.
+  every batch, the fields' info), nothing before it; within it, the seconds the model was busy
+  (a measure of idle time that does not depend on the other sides' runs).
 
 The sides take turns (alternating order) for ``--repeats`` rounds; the table gives the median
 images/s of each and its fraction of the model-only figure.
@@ -58,6 +59,8 @@ TIMED = {
     "engine from paths": "Tagger.predict on the file paths (decoding included)",
     "label": "the whole label_samples call on a fresh dataset of the images (dataset_for, as "
     "the CLI; not timed), tags only: pending samples, metadata, loading, model, every write",
+    "model_busy_s": "within a label run: the sum of TaggerModel.predict_items calls (the model "
+    "and the conversion of its results to FiftyOne labels)",
 }
 
 
@@ -66,10 +69,21 @@ def _workers_name(workers: int | None, device: torch.device) -> str:
 
 
 def label_run(tagger, images_dir: Path, batch_size: int, workers: int | None) -> dict:
-    """One ``label`` run into a fresh dataset (deleted afterwards); seconds and true counts."""
+    """One ``label`` run into a fresh dataset (deleted afterwards): seconds, the seconds the
+    model was busy within them (its ``predict_items`` calls), and true counts."""
     dataset = dataset_for(images_dir, f"bench-pipeline-{uuid.uuid4().hex[:8]}")
     try:
         model = TaggerModel(tagger, TaggerModelConfig(caption=False))
+        busy: list[float] = []
+        predict_items = model.predict_items
+
+        def timed_predict(items: list) -> list:
+            wall = time.perf_counter()
+            labels = predict_items(items)
+            busy.append(time.perf_counter() - wall)
+            return labels
+
+        model.predict_items = timed_predict  # type: ignore[method-assign]
         batches: list[float] = []
         start = time.perf_counter()
         report = label_samples(
@@ -84,6 +98,8 @@ def label_run(tagger, images_dir: Path, batch_size: int, workers: int | None) ->
         return {
             "seconds": seconds,
             "first_batch_s": batches[0] if batches else None,
+            "model_busy_s": sum(busy),
+            "model_busy_fraction": sum(busy) / seconds,
             "done": report.done,
             "failed": report.failed,
             "labelled_in_dataset": dataset.count("bench_tags"),
@@ -132,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         default=["default", "1"],
         help="label runs' loader workers ('default': what the CLI uses)",
     )
+    parser.add_argument("--engine-from-paths", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -152,8 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     sides: dict[str, Callable[[], dict]] = {
         "model only": lambda: timed(lambda: tagger.predict_tensors(pixels, caption=False)),
-        "engine from paths": lambda: timed(lambda: tagger.predict(paths, caption=False)),
     }
+    if args.engine_from_paths:
+        sides["engine from paths"] = lambda: timed(lambda: tagger.predict(paths, caption=False))
     for text in args.num_workers:
         workers = None if text == "default" else int(text)
         side = f"label, {_workers_name(workers, device)} workers"

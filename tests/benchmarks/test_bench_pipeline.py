@@ -36,6 +36,6 @@ def test_pipeline_benchmark_labels_every_image_and_reports_each_side(tmp_path, t
     for row in report["rows"][2:]:
         for run in row["runs"]:
             assert run["done"] == run["labelled_in_dataset"] == run["samples"] == 5
-            assert run["failed"] == 0
-    assert set(report["timed"]) == {"model only", "engine from paths", "label"}
+            assert run["failed"] == 0 and 0 < run["model_busy_s"] < run["seconds"]
+    assert set(report["timed"]) == {"model only", "engine from paths", "label", "model_busy_s"}
     assert "of model only" in done.stdout

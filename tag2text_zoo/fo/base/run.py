@@ -271,9 +271,10 @@ def loader_workers(num_workers: int | None, device: torch.device) -> int:
     """``num_workers``, or by default: FiftyOne's recommendation when the model runs on a GPU,
     0 (images load between batches, in this process) when it runs on the CPU.
 
-    On the CPU the model's threads already use every core, so a loader process does not overlap
-    the model's work but competes with it: on 2 cores, ``benchmarks/bench_pipeline.py`` measured
-    one worker slower than none (see the README's Performance section).
+    On the CPU the model's threads already use every core, so a loader process has no idle core
+    to overlap with and competes with them instead: on 2 cores, ``benchmarks/bench_pipeline.py``
+    measured no gain from one worker (see the README's Performance section), and it costs a
+    process.
     """
     if num_workers is not None:
         return num_workers
