@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
-from .device import autocast, resolve_precision
+from .device import autocast, precast_for_autocast, resolve_precision
 from .preprocess import ImageInput, image_to_tensor, load_image
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
@@ -21,6 +21,9 @@ from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 SpecifiedTags = str | Sequence[str] | None
 _NO_USER_TAGS = {"", "none", "None"}  # the reference treats these strings as "no user tags"
 _CAPTION_WINDOW = 4  # batches that predict() hands to predict_tensors() at once
+# On the CPU, more images per encoder pass stop paying at about 4 (Swin-B, 2 cores): past that,
+# every pass faults its larger intermediates in afresh and is slower per image (bench_tagger.py).
+_CPU_IMAGES_PER_PASS = 4
 
 
 @dataclass
@@ -96,6 +99,9 @@ class Tagger:
         precision = resolve_precision(device, dtype, allow_float64=True)
         self.device, self.autocast_dtype = precision.device, precision.autocast
         self.model = model.to(self.device, precision.weights).eval()
+        self._input_dtype = precision.weights
+        if self.autocast_dtype is not None:
+            precast_for_autocast(self.model, self.autocast_dtype)
         self.exif_transpose = exif_transpose
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -189,7 +195,7 @@ class Tagger:
                 f"vocabulary embeddings are {embed.shape[-1]}-d; this model needs "
                 f"{self.config.label_embed.shape[1]}-d (CLIP ViT-B/16 text embeddings)"
             )
-        dtype = next(self.model.parameters()).dtype
+        dtype = self._input_dtype
         other = copy.copy(self)
         other.tag_names = list(vocabulary.names)
         other.tag_names_chinese = None
@@ -263,14 +269,17 @@ class Tagger:
     @torch.inference_mode()
     def tag_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Sigmoid tag probabilities ``[B, num_tags]`` (float32, on the device) of a preprocessed
-        batch ``[B, 3, S, S]``, ``batch_size`` images per model call."""
+        batch ``[B, 3, S, S]``, ``batch_size`` images per encoder pass (at most 4 on the CPU)."""
         return torch.sigmoid(self._encode(pixel_values)[1].float())
 
     def _encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Image tokens ``[B, 1 + N, C]`` and tag logits ``[B, num_tags]``."""
         embeds, logits = [], []
-        for chunk in pixel_values.split(self.batch_size):
-            pixels = chunk.to(self.device, next(self.model.parameters()).dtype, non_blocking=True)
+        per_pass = self.batch_size
+        if self.device.type == "cpu":
+            per_pass = min(per_pass, _CPU_IMAGES_PER_PASS)
+        for chunk in pixel_values.split(per_pass):
+            pixels = chunk.to(self.device, self._input_dtype, non_blocking=True)
             with autocast(self.device, self.autocast_dtype):
                 embeds.append(self.model.encode_image(pixels))
                 if self._label_embed is None:
@@ -288,7 +297,8 @@ class Tagger:
     ) -> list[TagResult]:
         """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``.
 
-        Images go through the encoders ``batch_size`` at a time; captions are decoded for up to
+        Images go through the encoders ``batch_size`` at a time (at most 4 on the CPU, where
+        larger passes are slower per image); captions are decoded for up to
         ``batch_size`` images at once, the next image starting as soon as one finishes.
         """
         self._check_request(len(pixel_values), specified_tags, caption)
@@ -328,7 +338,7 @@ class Tagger:
         projection (512-d), which RAM trains to match CLIP ViT-B/16's image embedding (an L1
         distillation loss).
         """
-        pixels = pixel_values.to(self.device, next(self.model.parameters()).dtype)
+        pixels = pixel_values.to(self.device, self._input_dtype)
         with autocast(self.device, self.autocast_dtype):
             tokens = self.model.encode_image(pixels)
         return F.normalize(tokens[:, 0].float(), dim=-1).cpu()
@@ -371,7 +381,7 @@ class Tagger:
                 max_length=gen.max_length,
                 cross_length=cross_length,
                 hidden_size=self.model.text_decoder.bert.embeddings.word_embeddings.embedding_dim,
-                dtype=self.autocast_dtype or next(self.model.parameters()).dtype,
+                dtype=self.autocast_dtype or self._input_dtype,
                 cuda_graphs=self.device.type == "cuda" and self.autocast_dtype is None,
             )
         return self._caption_decoders[key]

@@ -78,7 +78,10 @@ class RAM(nn.Module):
             mask: optional ``[C, K]`` bool, False for padding (classes with fewer descriptions).
         """
         cls = F.normalize(image_embeds[:, 0], dim=-1)
-        scores = self.reweight_scale.exp() * torch.einsum("bw,ckw->bck", cls, label_embed)
+        # One matrix product over the flat [C x K, 512] table, read in place (an einsum here
+        # copied the 120M-value table transposed on every call).
+        flat = F.linear(cls, label_embed.flatten(0, 1)).unflatten(-1, label_embed.shape[:2])
+        scores = self.reweight_scale.exp() * flat
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         return scores.softmax(dim=-1)
@@ -97,6 +100,9 @@ class RAM(nn.Module):
         if label_embed is None:
             label_embed = self.default_label_embeddings()
         if self.descriptions_per_class is not None:
+            device = label_embed.device.type
+            if torch.is_autocast_enabled(device):  # cast once for both products, not twice
+                label_embed = label_embed.to(torch.get_autocast_dtype(device))
             weights = self.description_weights(image_embeds, label_embed, mask)
             label_embed = torch.einsum("bck,ckw->bcw", weights, label_embed)
         return F.relu(self.wordvec_proj(label_embed))
@@ -112,7 +118,9 @@ class RAM(nn.Module):
         ``label_embed`` and ``mask`` are as in :meth:`label_queries`.
         """
         queries = self.label_queries(image_embeds, label_embed, mask)
-        return self.fc(self.tagging_head(queries, image_embeds)).squeeze(-1)
+        return self.tagging_head(
+            queries, image_embeds, classify=lambda hidden, _: self.fc(hidden).squeeze(-1)
+        )
 
 
 def _linear(cfg: ModelConfig, name: str) -> nn.Linear:

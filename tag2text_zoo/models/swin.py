@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import torch
+import torch.nn.functional as F
 from timm.models.swin_transformer import SwinTransformer, WindowAttention
 
 from .config import SwinConfig
@@ -12,6 +13,28 @@ from .config import SwinConfig
 # The Microsoft layout puts a stage's PatchMerging at its end ("layers.i.downsample"); timm puts
 # it at the start of the next stage ("layers.{i+1}.downsample"). Same weights, shifted index.
 _OFFICIAL_DOWNSAMPLE = re.compile(r"^(.*\blayers\.)(\d+)(\.downsample\..*)$")
+
+
+class SharedMaskWindowAttention(WindowAttention):
+    """timm's fused window attention, with one shifted-window mask for all images of a batch.
+
+    timm adds the shift mask to the relative-position bias for every window of every image, which
+    builds and reads a ``[images x windows, heads, N, N]`` tensor in each shifted block, larger
+    than the activations; here the sum is ``[1, windows x heads, N, N]`` and attention broadcasts
+    it over the images. Same arithmetic, in the same order (float64 parity tests cover it).
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None or self.training or not self.fused_attn:
+            return super().forward(x, mask)
+        windows, tokens, _ = x.shape
+        num_win = mask.shape[0]
+        qkv = self.qkv(x).reshape(windows // num_win, num_win, tokens, 3, self.num_heads, -1)
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).flatten(2, 3).unbind(0)  # [B, nW x heads, N, d]
+        attn_mask = (self._get_rel_pos_bias() + mask.unsqueeze(1)).flatten(0, 1).unsqueeze(0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = out.unflatten(1, (num_win, self.num_heads)).flatten(0, 1)  # [B x nW, heads, N, d]
+        return self.proj(out.transpose(1, 2).reshape(windows, tokens, -1))
 
 
 def build_swin(cfg: SwinConfig, image_size: int) -> SwinTransformer:
@@ -42,6 +65,7 @@ def build_swin(cfg: SwinConfig, image_size: int) -> SwinTransformer:
     for module in swin.modules():
         if isinstance(module, WindowAttention):
             module.fused_attn = True
+            module.__class__ = SharedMaskWindowAttention  # a forward override, no new state
     return swin
 
 

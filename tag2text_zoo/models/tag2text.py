@@ -42,7 +42,7 @@ class Tag2Text(nn.Module):
 
     def tag_logits(self, image_embeds: torch.Tensor) -> torch.Tensor:
         """``[B, 1 + N, C]`` -> ``[B, num_tags]`` logits (before the sigmoid)."""
-        return self.fc(self.tagging_head(self.label_embed.weight, image_embeds))
+        return self.tagging_head(self.label_embed.weight, image_embeds, classify=self.fc)
 
     def encode_tags(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_embeds: torch.Tensor

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -43,3 +44,19 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_benchmark(tmp_path):
     ).stdout
     assert "| tags+caption | ours bfloat16 |" in tables
     assert "| bfloat16 | tags | 2 |" in tables
+
+
+def test_a_repeated_tag_name_is_measured_at_its_class_nearest_the_threshold(monkeypatch):
+    """Tag2Text's list repeats names; a flipped name must not be blamed on another class's
+    probability (it once reported a 0.56 margin for a 0.001 flip)."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from bench_tagger import compare_tags
+
+    tagger = SimpleNamespace(tag_names=["cat", "dog", "cat"], thresholds=torch.full((3,), 0.5))
+    probs = torch.tensor([[0.499, 0.9, 0.05]])  # the first "cat" sits at its threshold
+    result = compare_tags(tagger, probs, ["dog"], ["cat | dog"])
+    assert result["differing_tags"] == 1
+    assert abs(result["max_margin_of_differing_tags"] - 0.001) < 1e-6
+    assert compare_tags(tagger, probs, ["dog"], ["dog"])["max_margin_of_differing_tags"] is None
