@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import measure
 import torch
 from official import OfficialBuild, OfficialProcess
-from random_models import write_random_model_dir
+from random_models import BenchModel
 
 from tag2text_zoo import Tagger, load_tagger
 from tag2text_zoo.assets.catalogue import CATALOGUE
@@ -229,8 +228,8 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    model_dir = args.model_dir or write_random_model_dir(args.model, args.work_dir / args.model)
-    name = args.model_dir.name if args.model_dir else args.model
+    bench_model = BenchModel.of(args.model_dir, args.model, args.work_dir)
+    model_dir, name = bench_model.directory, bench_model.name
     paths = measure.write_images(args.work_dir / "images", max(args.images, args.quality_images))
     taggers = {
         dtype: load_tagger(
@@ -281,9 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "bench_tagger",
         "model": name,
-        "weights": str(args.model_dir)
-        if args.model_dir
-        else "random (full size, official layout; benchmarks/random_models.py)",
+        "weights": bench_model.weights,
         "machine": measure.machine(device),
         "batch_size": args.batch_size,
         "images": len(timed_paths),
@@ -304,10 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
     if official is not None:
         official.close()
     print_table(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench_tagger-{name}-{device.type}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {path}")
+    measure.write_result(args.out, result)
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -107,3 +108,13 @@ def machine(device: torch.device) -> dict:
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
+
+
+def write_result(out: Path, result: dict) -> Path:
+    """Writes ``result`` as ``<out>/<benchmark>-<model>-<device type>.json``; says where."""
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(result["machine"]["device"]).type
+    path = out / f"{result['benchmark']}-{result['model']}-{device}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+    return path

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -74,3 +75,22 @@ def write_random_model_dir(
     (directory / "config.json").write_text(json.dumps(spec.config, indent=1))
     marker.write_text(json.dumps(settings))
     return directory
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """The model a benchmark runs: its directory, its name in reports, and where its weights
+    come from (said in every JSON result)."""
+
+    directory: Path
+    name: str
+    weights: str
+
+    @classmethod
+    def of(cls, model_dir: Path | None, name: str, work_dir: Path) -> BenchModel:
+        """``model_dir`` as it is (a fixture), else catalogue model ``name`` with random weights
+        written under ``work_dir`` (:func:`write_random_model_dir`)."""
+        if model_dir is not None:
+            return cls(model_dir, model_dir.name, str(model_dir))
+        weights = "random (full size, official layout; benchmarks/random_models.py)"
+        return cls(write_random_model_dir(name, work_dir / name), name, weights)

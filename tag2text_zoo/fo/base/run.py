@@ -267,6 +267,20 @@ def load_batches(
     yield from loader
 
 
+def loader_workers(num_workers: int | None, device: torch.device) -> int:
+    """``num_workers``, or by default: FiftyOne's recommendation when the model runs on a GPU,
+    0 (images load between batches, in this process) when it runs on the CPU.
+
+    On the CPU the model's threads already use every core, so a loader process has no idle core
+    to overlap with and competes with them instead: on 2 cores, ``benchmarks/bench_pipeline.py``
+    measured no gain from one worker (see the README's Performance section), and it costs a
+    process.
+    """
+    if num_workers is not None:
+        return num_workers
+    return 0 if device.type == "cpu" else fout.recommend_num_workers(None)
+
+
 class _Inputs(torch.utils.data.Dataset):
     def __init__(self, inputs: list[dict[str, Any]], get_item: ImageGetItem) -> None:
         self.inputs, self.get_item = inputs, get_item
@@ -340,8 +354,8 @@ def run_model(
 
     Args:
         batch_size: images per batch.
-        num_workers: image-loading DataLoader workers (0: in this process; None: FiftyOne's
-            recommendation).
+        num_workers: image-loading DataLoader workers (0: in this process; None: 0 for a model
+            on the CPU, FiftyOne's recommendation on a GPU; see :func:`loader_workers`).
         skip_existing: leave samples that already have ``outputs.done_field`` alone.
         progress: a progress bar setting, or ``callback(processed, total)`` after every batch.
         mask_dir: write masks and heatmaps as PNGs under this folder (``mask_path``,
@@ -367,7 +381,7 @@ def run_model(
         get_item = model.build_get_item({PROMPT_KEY: prompt_field} if prompt_field else None)
         if outputs.mask_targets_field:  # continue the field's class map
             model.use_mask_targets(field_targets(samples, outputs))
-        workers = fout.recommend_num_workers(num_workers)
+        workers = loader_workers(num_workers, model.device)
         with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
             for start in range(0, len(todo), _WINDOW):
                 ids = todo[start : start + _WINDOW]

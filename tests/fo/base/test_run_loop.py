@@ -1,5 +1,6 @@
 """The shared run loop: a batch that raises fails its samples in the report, the run goes on;
-the CLI prints true counts, names each failure and exits 1; runners take a ModelSpec."""
+the CLI prints true counts, names each failure and exits 1; runners take a ModelSpec; images load
+in this process by default for a model on the CPU."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import pickle
 import shutil
 
 import fiftyone as fo
+import fiftyone.utils.torch as fout
 import pytest
+import torch
 
 from tag2text_zoo import ModelSpec, label_samples, segment_samples
 from tag2text_zoo.cli import main
+from tag2text_zoo.fo.base import run
 
 
 def test_a_raising_batch_is_reported_per_sample(
@@ -81,3 +85,22 @@ def test_runs_fill_missing_image_metadata(tagger, tag2text_images, make_dataset,
     assert (tiny.width, tiny.height) == (40, 25)
     assert tiny.size_bytes == tag2text_images[4].stat().st_size
     assert ds[str(broken)].metadata is None  # unreadable: reported by the run, not guessed
+
+
+def test_images_load_without_worker_processes_by_default_on_the_cpu(
+    tagger, tag2text_images, make_dataset, monkeypatch
+):
+    ds = make_dataset(tag2text_images[:2])
+    workers = []
+    load_batches = run.load_batches
+
+    def recording(inputs, get_item, batch_size, num_workers):
+        workers.append(num_workers)
+        return load_batches(inputs, get_item, batch_size, num_workers)
+
+    monkeypatch.setattr(run, "load_batches", recording)
+    assert label_samples(ds, tagger, "default", batch_size=2).done == 2
+    assert label_samples(ds, tagger, "one", batch_size=2, num_workers=1).done == 2
+    assert workers == [0, 1]
+    gpu = fout.recommend_num_workers(None)
+    assert run.loader_workers(None, torch.device("cuda")) == gpu
