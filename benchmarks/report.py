@@ -38,9 +38,11 @@ def agreement_table(result: dict) -> str:
                 f" | {captions} | {a['differing_tags']} |"
             )
     for dtype, q in result["bfloat16_quality"].items():
+        margin = q["max_margin_of_differing_tags"]
+        within = "" if margin is None else f" (each within {margin:.4f} of its threshold)"
         lines.append(
             f"| ours {dtype} vs ours float32, tags | {q['images']} | {q['identical']} | "
-            f"| {q['differing_tags']} (max margin {q['max_margin_of_differing_tags']}) |"
+            f"| {q['differing_tags']}{within} |"
         )
     return "\n".join(lines)
 
