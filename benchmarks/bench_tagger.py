@@ -133,12 +133,13 @@ def side_by_side(
 
 def quality(fp32: Tagger, low: Tagger, pixels: torch.Tensor) -> dict:
     """Tags of a lower-precision tagger against float32 on the same images, class by class."""
-    distance = (fp32.tag_probabilities(pixels).cpu() - fp32.thresholds.cpu()).abs()
     a = fp32.predict_tensors(pixels, caption=False)
     b = low.predict_tensors(pixels, caption=False)
+    thresholds = fp32.thresholds.cpu()
     margins = []
-    for row, x, y in zip(distance, a, b):
-        margins += [float(row[i]) for i in set(x.tag_indices) ^ set(y.tag_indices)]
+    for x, y in zip(a, b):
+        distance = (torch.sigmoid(torch.from_numpy(x.logits)) - thresholds).abs()
+        margins += [float(distance[i]) for i in set(x.tag_indices) ^ set(y.tag_indices)]
     identical = sum(x.tag_indices == y.tag_indices for x, y in zip(a, b))
     result = _agreement(len(a), identical, margins)
     margin = result["max_margin_of_differing_tags"]
