@@ -76,6 +76,11 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
     parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
     parser.add_argument("--batch-size", type=_positive, default=8)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the image encoder (the first batch compiles it; pays on long runs)",
+    )
     parser.add_argument("--models-dir", default=None, help="where catalogue models are kept")
     parser.add_argument(
         "--no-exif", action="store_true", help="ignore EXIF orientation (as the reference does)"
@@ -112,6 +117,7 @@ def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
         "models_dir": args.models_dir,
         "threshold": args.threshold,
         "batch_size": args.batch_size,
+        "compile_encoder": args.compile,
         "exif_transpose": not args.no_exif,
         "vocabulary": _vocabulary(args),
         "text_encoder": args.text_encoder,

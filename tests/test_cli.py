@@ -8,7 +8,7 @@ import sys
 
 from tiny_clip import ram_open_set_encoder
 
-from tag2text_zoo.cli import _vocabulary, build_parser, main
+from tag2text_zoo.cli import _tagger_spec, _vocabulary, build_parser, main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -86,3 +86,15 @@ def test_vocabulary_option_parses_and_tag2text_refuses_it(tag2text_dir, tag2text
     assert _vocabulary(args) == ["a b", "c"]
     code = main(["tag", str(tag2text_images[0]), "--model", str(tag2text_dir), "--vocabulary", "c"])
     assert code == 2 and "open-set tagging needs a RAM or RAM++ model" in capsys.readouterr().err
+
+
+def test_compile_flag_reaches_the_tagger(tag2text_dir):
+    """``--compile`` asks for a compiled image encoder (test_fast_paths.py runs one)."""
+    for command in ("tag", "label"):
+        target = "x.jpg" if command == "tag" else "ds"
+        args = build_parser().parse_args([command, target, "--model", str(tag2text_dir)])
+        assert _tagger_spec(args).load()._compiled_encoder is None
+        args = build_parser().parse_args([command, target, "--model", "m", "--compile"])
+        assert _tagger_spec(args).kwargs["compile_encoder"] is True
+    args = build_parser().parse_args(["tag", "x.jpg", "--model", str(tag2text_dir), "--compile"])
+    assert _tagger_spec(args).load()._compiled_encoder is not None

@@ -92,6 +92,7 @@ class Tagger:
         exif_transpose: bool = True,
         batch_size: int = 8,
         generation: GenerationConfig | None = None,
+        compile_encoder: bool = False,
     ) -> None:
         self.config = config
         self.tag_names = tag_names
@@ -103,6 +104,11 @@ class Tagger:
         self._input_dtype = precision.weights
         if self.autocast_dtype is not None:
             precast_for_autocast(self.model, self.autocast_dtype)
+        # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
+        # cores), a pass of a new size once more with a dynamic batch; later passes reuse it.
+        self._compiled_encoder = (
+            torch.compile(self.model.encode_image, dynamic=None) if compile_encoder else None
+        )
         self.exif_transpose = exif_transpose
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -273,6 +279,10 @@ class Tagger:
         batch ``[B, 3, S, S]``, ``batch_size`` images per encoder pass (at most 4 on the CPU)."""
         return torch.sigmoid(self._encode(pixel_values)[1].float())
 
+    def _image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The image encoder's tokens, through the compiled encoder when there is one."""
+        return (self._compiled_encoder or self.model.encode_image)(pixels)
+
     def _encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Image tokens ``[B, 1 + N, C]`` and tag logits ``[B, num_tags]``."""
         embeds, logits = [], []
@@ -282,7 +292,7 @@ class Tagger:
         for chunk in pixel_values.split(per_pass):
             pixels = chunk.to(self.device, self._input_dtype, non_blocking=True)
             with autocast(self.device, self.autocast_dtype):
-                embeds.append(self.model.encode_image(pixels))
+                embeds.append(self._image_tokens(pixels))
                 if self._label_embed is None:
                     logits.append(self.model.tag_logits(embeds[-1]))
                 else:
@@ -341,7 +351,7 @@ class Tagger:
         """
         pixels = pixel_values.to(self.device, self._input_dtype)
         with autocast(self.device, self.autocast_dtype):
-            tokens = self.model.encode_image(pixels)
+            tokens = self._image_tokens(pixels)
         return F.normalize(tokens[:, 0].float(), dim=-1).cpu()
 
     def _captions(self, image_embeds: torch.Tensor, tag_strings: list[str]):

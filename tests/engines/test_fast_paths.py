@@ -110,3 +110,24 @@ def test_cpu_encoder_passes_take_at_most_four_images(tag2text_dir, one_torch_thr
     assert passes == [4, 4, 1]
     tagger.batch_size = 1
     torch.testing.assert_close(tagger.tag_probabilities(pixels), probs)
+
+
+def test_compiled_encoder_gives_the_eager_tags(tag2text_dir, one_torch_thread):
+    """``compile_encoder=True`` runs Swin through torch.compile and gives what the eager encoder
+    gives (one batch size: each compilation takes half a minute here)."""
+    counters = torch._dynamo.utils.counters
+    torch._dynamo.reset()
+    counters.clear()
+    eager = load_tagger(tag2text_dir, device="cpu", exif_transpose=False, batch_size=3)
+    compiled = load_tagger(
+        tag2text_dir, device="cpu", exif_transpose=False, batch_size=3, compile_encoder=True
+    )
+    size = eager.config.image_size
+    pixels = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(
+        compiled.tag_probabilities(pixels), eager.tag_probabilities(pixels), rtol=0, atol=1e-5
+    )
+    assert counters["stats"]["unique_graphs"] >= 1, "the encoder was not compiled"
+    ours, reference = compiled.predict_tensors(pixels), eager.predict_tensors(pixels)
+    assert [r.tag_indices for r in ours] == [r.tag_indices for r in reference]
+    assert [r.caption for r in ours] == [r.caption for r in reference]
