@@ -106,14 +106,14 @@ def side_by_side(
             return sum(reply["wall_s"]), sum(reply["cpu_s"]), reply["outputs"]
 
         sides["official float32"] = run_official
-    for dtype, tagger in taggers.items():
+    for label, tagger in taggers.items():
 
         def run_ours(mode: str, tagger: Tagger = tagger) -> tuple[float, float, list[dict]]:
             box: list = []
             wall, cpu = measure.timed(lambda: box.append(_ours_run(tagger, pixels, mode)), device)
             return wall, cpu, _outputs(box[0], mode)
 
-        sides[f"ours {dtype}"] = run_ours
+        sides[f"ours {label}"] = run_ours
     for mode in modes:  # warm-up: first calls pay one-off costs on both sides
         for run in sides.values():
             run(mode)
@@ -127,7 +127,7 @@ def side_by_side(
                 times[side, mode]["wall"].append(wall / len(paths))
                 times[side, mode]["cpu"].append(cpu / len(paths))
                 outputs[side, mode] = out
-                print(f"  round {r + 1} {mode:13s} {side:17s} {wall / len(paths):7.3f} s/img")
+                print(f"  round {r + 1} {mode:13s} {side:23s} {wall / len(paths):7.3f} s/img")
     return times, outputs
 
 
@@ -183,7 +183,7 @@ def memory_sweep(
 def summarise(times: dict, flops: dict, peaks: dict, agreement: dict) -> list[dict]:
     rows = []
     for (side, mode), t in times.items():
-        dtype = side.split()[-1]
+        dtype = side.split()[1]  # "official float32", "ours bfloat16", "ours bfloat16 compiled"
         wall, cpu = measure.median(t["wall"]), measure.median(t["cpu"])
         base = times.get(("official float32", mode))
         peak = peaks["bfloat16" if dtype == "bfloat16" else "float32"]
@@ -218,6 +218,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--official-bert", type=Path, help="bert-base-uncased tokenizer folder")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument(
+        "--compiled-dtypes",
+        nargs="*",
+        default=[],
+        help="also time these dtypes with compile_encoder=True (side by side; not in the sweep)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--images", type=int, default=16, help="images timed side by side")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of each side")
@@ -232,11 +238,17 @@ def main(argv: list[str] | None = None) -> dict:
     bench_model = BenchModel.of(args.model_dir, args.model, args.work_dir)
     model_dir, name = bench_model.directory, bench_model.name
     paths = measure.write_images(args.work_dir / "images", max(args.images, args.quality_images))
+    variants = [(d, False) for d in args.dtypes] + [(d, True) for d in args.compiled_dtypes]
     taggers = {
-        dtype: load_tagger(
-            model_dir, device=device, dtype=dtype, batch_size=args.batch_size, exif_transpose=False
-        )  # the official code ignores EXIF orientation
-        for dtype in args.dtypes
+        f"{dtype} compiled" if compiled else dtype: load_tagger(
+            model_dir,
+            device=device,
+            dtype=dtype,
+            batch_size=args.batch_size,
+            exif_transpose=False,  # the official code ignores EXIF orientation
+            compile_encoder=compiled,
+        )
+        for dtype, compiled in variants
     }
     fp32 = taggers["float32"]
     model_type = fp32.config.model_type
@@ -271,12 +283,13 @@ def main(argv: list[str] | None = None) -> dict:
             agreement[side, mode] = a
     rows = summarise(times, flops, peaks, agreement)
     quality_rows = {
-        dtype: quality(fp32, tagger, pixels[: args.quality_images])
-        for dtype, tagger in taggers.items()
-        if dtype != "float32"
+        label: quality(fp32, tagger, pixels[: args.quality_images])
+        for label, tagger in taggers.items()
+        if label != "float32"
     }
     print("memory and speed per batch size (ours):")
-    sweep = memory_sweep(taggers, timed_pixels, modes, args.sweep)
+    eager = {label: tagger for label, tagger in taggers.items() if label in args.dtypes}
+    sweep = memory_sweep(eager, timed_pixels, modes, args.sweep)
     caption_key = ("ours float32", "tags+caption")
     result = {
         "benchmark": "bench_tagger",
@@ -308,13 +321,13 @@ def main(argv: list[str] | None = None) -> dict:
 
 def print_table(result: dict) -> None:
     print(
-        f"{'mode':14s}{'side':19s}{'s/img':>8s}{'CPU s/img':>11s}{'vs official':>13s}"
+        f"{'mode':14s}{'side':25s}{'s/img':>8s}{'CPU s/img':>11s}{'vs official':>13s}"
         f"{'of limit':>10s}"
     )
     for r in result["rows"]:
         ratio = f"{r['vs_official']:.2f}x" if r["vs_official"] else ""
         print(
-            f"{r['mode']:14s}{r['side']:19s}{r['s_per_image']:8.3f}"
+            f"{r['mode']:14s}{r['side']:25s}{r['s_per_image']:8.3f}"
             f"{r['cpu_s_per_image']:11.3f}{ratio:>13s}{r['fraction_of_limit']:10.0%}"
         )
 

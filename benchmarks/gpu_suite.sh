@@ -42,6 +42,7 @@ else
     step gpu_tests "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m gpu tests/engines tests/models \
         --junitxml "$OUT/gpu-tests.xml"
     step bench_tag2text bench --model tag2text-swin-14m --device cuda --batch-size 64 \
+        --compiled-dtypes bfloat16 \
         --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128
     step bench_ram bench --model ram-swin-large-14m --device cuda --batch-size 64 \
         --images 128 --repeats 3 --quality-images 32 --sweep 1 64
