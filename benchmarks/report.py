@@ -1,6 +1,7 @@
 """The README's performance tables, printed as Markdown from bench_tagger's JSON results.
 
 python benchmarks/report.py benchmarks/results/bench_tagger-tag2text-swin-14m-cpu.json
+python benchmarks/report.py --summary benchmarks/results/bench_tagger-*-cpu.json   # README's table
 """
 
 from __future__ import annotations
@@ -57,10 +58,47 @@ def memory_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+MODEL_NAMES = {"tag2text": "Tag2Text", "ram": "RAM", "ram-plus": "RAM++"}
+SUMMARY_SIDES = {
+    "ours float32": "ours float32",
+    "ours bfloat16": "ours bfloat16",
+    "ours bfloat16 compiled": "ours bfloat16, compiled encoder",
+}
+
+
+def summary_table(results: list[dict]) -> str:
+    """One row per model and mode: the official code's seconds per image, ours and the ratios."""
+    lines = [
+        "| model | mode | official float32 s / image | "
+        + " | ".join(SUMMARY_SIDES.values())
+        + " |",
+        "|---|---|---|" + "---|" * len(SUMMARY_SIDES),
+    ]
+    for result in results:
+        model = MODEL_NAMES[result["model"].split("-swin")[0]]
+        rows = {(r["side"], r["mode"]): r for r in result["rows"]}
+        for mode in dict.fromkeys(r["mode"] for r in result["rows"]):
+            cells = [
+                model,
+                mode.replace("+", " + "),
+                f"{rows['official float32', mode]['s_per_image']:.3f}",
+            ]
+            for side in SUMMARY_SIDES:
+                r = rows.get((side, mode))
+                cells.append(f"{r['s_per_image']:.3f} (**{r['vs_official']:.2f}x**)" if r else "")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path)
-    for path in parser.parse_args().results:
+    parser.add_argument("--summary", action="store_true", help="only the README's summary table")
+    args = parser.parse_args()
+    if args.summary:
+        print(summary_table([json.loads(path.read_text()) for path in args.results]))
+        return
+    for path in args.results:
         result = json.loads(path.read_text())
         machine = result["machine"]
         print(

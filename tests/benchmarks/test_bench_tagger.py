@@ -60,3 +60,17 @@ def test_a_repeated_tag_name_is_measured_at_its_class_nearest_the_threshold(monk
     assert result["differing_tags"] == 1
     assert abs(result["max_margin_of_differing_tags"] - 0.001) < 1e-6
     assert compare_tags(tagger, probs, ["dog"], ["dog"])["max_margin_of_differing_tags"] is None
+
+
+def test_readme_performance_table_is_the_one_the_committed_results_give(monkeypatch):
+    """The README's summary table is regenerated from benchmarks/results, not typed by hand."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from report import summary_table
+
+    results = [
+        json.loads((BENCHMARKS / "results" / f"bench_tagger-{name}-cpu.json").read_text())
+        for name in ("tag2text-swin-14m", "ram-swin-large-14m", "ram-plus-swin-large-14m")
+    ]
+    table = summary_table(results)
+    assert table.count("\n") == 5  # header, rule, Tag2Text's two modes, RAM, RAM++
+    assert table in (BENCHMARKS.parent / "README.md").read_text()
