@@ -27,6 +27,8 @@ def test_pipeline_benchmark_labels_every_image_and_reports_each_side(tmp_path, t
     report = json.loads((out / "bench_pipeline-tag2text-tiny-cpu.json").read_text())
     assert (report["images"], report["batch_size"], report["dtype"]) == (5, 2, "bfloat16")
     assert report["machine"]["device"] == "cpu"
+    tags = report["tags_per_image_first_batch"]  # thresholded to about 15 (the default)
+    assert 0 < report["threshold"] < 1 and min(tags) <= 15 <= max(tags) and len(tags) == 2
     sides = [r["side"] for r in report["rows"]]
     assert sides[:2] == ["model only", "engine from paths"]
     assert sides[2:] == ["label, default (0) workers", "label, 1 workers"]
