@@ -105,7 +105,7 @@ class Tagger:
         if self.autocast_dtype is not None:
             precast_for_autocast(self.model, self.autocast_dtype)
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
-        # cores), a pass of a new size once more with a dynamic batch; later passes reuse it.
+        # cores), passes of new sizes a few times more (then the batch is dynamic).
         self._compiled_encoder = (
             torch.compile(self.model.encode_image, dynamic=None) if compile_encoder else None
         )
