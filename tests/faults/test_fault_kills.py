@@ -68,7 +68,12 @@ def test_killed_and_interrupted_runs_finish_each_sample_once(
     assert len(done[1]) == 4
 
     third = _count_calls(monkeypatch, interrupt_after=2)
-    assert main(args) == 130
+    # Ctrl-C as in a terminal: a shell starts background jobs (`pytest &`) with SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(args) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert "interrupted; run the same command again to continue" in capsys.readouterr().err
     done.append(set(dataset.exists("t2t_tags").values("id")))
     assert done[2] == done[1]  # the interrupted batch was not written
