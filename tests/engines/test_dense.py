@@ -17,6 +17,7 @@ from tag2text_zoo.engines.dense import (
     load_dense_segmenter,
 )
 from tag2text_zoo.engines.dense_windows import normalise, resize_keep_ratio
+from tag2text_zoo.engines.search import SearchEmbedder
 
 TINY = FIXTURES / "tagalign-tiny"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -121,3 +122,25 @@ def test_shared_class_list_empty_list_and_batch_independence():
     assert empty.scores.shape == (0, 200, 200) and not empty.labels.any()
     with pytest.raises(ValueError, match="2 class lists for 1 images"):
         seg.predict(paths[:1], [["cat"], ["dog"]])
+
+
+def test_bfloat16_casts_image_weights_once_with_autocasts_results():
+    """A bfloat16 segmenter casts its image-side weights once; float32 weights cast by autocast
+    on every call must give bit-identical maps. The text tower stays float32: it also embeds
+    outside autocast (text search)."""
+    paths = [TINY / "images/street_500x375.png", TINY / "images/indoor_300x448.png"]
+    classes = ["cat", "sofa", "tree"]
+    precast = load_dense_segmenter(
+        TINY / "clip", TINY / "tagalign.pth", device="cpu", dtype="bfloat16"
+    )
+    per_call = load_dense_segmenter(TINY / "clip", TINY / "tagalign.pth", device="cpu")
+    per_call.autocast_dtype = torch.bfloat16  # float32 weights, cast by autocast per call
+    assert precast.clip.visual_projection.weight.dtype == torch.bfloat16
+    assert precast.projector is not None
+    assert {p.dtype for p in precast.projector.parameters()} >= {torch.bfloat16}
+    assert next(precast.clip.text_model.parameters()).dtype == torch.float32
+    for ours, theirs in zip(precast.predict(paths, classes), per_call.predict(paths, classes)):
+        np.testing.assert_array_equal(ours.scores, theirs.scores)
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+    text = SearchEmbedder.from_dense(precast).embed_texts(["a cat"])
+    np.testing.assert_allclose(text, SearchEmbedder.from_dense(per_call).embed_texts(["a cat"]))
