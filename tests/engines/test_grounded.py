@@ -139,3 +139,19 @@ def test_batch_equals_each_image_alone(model_dirs):
         assert np.count_nonzero(got.masks != alone.masks) <= 1e-3 * got.masks.size
         assert got.masks.shape == (len(got.labels), image.height, image.width)
     assert len(batched[0].labels) > 0 and batched[2].labels == []
+
+
+def test_bfloat16_on_the_cpu_follows_float32(model_dirs):
+    """``dtype="bfloat16"`` (the README's fast CPU/GPU setting) runs both models under autocast
+    and gives float32's detections up to rounding: same labels, float32 outputs. (The tiny
+    random models' large activations make bfloat16's rounding show: scores move by up to 0.07.)"""
+    options = {"device": "cpu", "box_threshold": 0.0, "text_threshold": 0.0}
+    full = load_grounded_segmenter(*model_dirs, **options)
+    half = load_grounded_segmenter(*model_dirs, dtype="bfloat16", **options)
+    images, tags = [_image(0), _image(2)], [["cat", "dog"], ["tree"]]
+    for ours, ref in zip(half.segment(images, tags), full.segment(images, tags), strict=True):
+        assert ours.boxes.dtype == ours.scores.dtype == ours.iou_predictions.dtype == np.float32
+        assert ours.masks.dtype == bool and ours.masks.shape == ref.masks.shape
+        assert sorted(ours.labels) == sorted(ref.labels)
+        diff = np.abs(np.sort(ours.scores) - np.sort(ref.scores))
+        assert diff.max() < 0.1 and np.median(diff) < 0.01
