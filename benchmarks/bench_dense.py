@@ -1,25 +1,30 @@
-"""DenseSegmenter throughput at the reference's geometry: short side 448, 448 windows.
+"""DenseSegmenter side by side with the official evaluation's settings, re-created.
 
+TagAlign's official evaluation (mmseg sliding-window inference) runs one 448x448 window per
+forward pass in float32; the baseline here is our engine at those settings (``batch_size=1``,
+float32), a re-creation, not the official code (its fixtures prove the maths equal; its mmseg
+stack is not built here). Against it: our batched windows in float32 and each ``--dtypes``.
 Full-size CLIP ViT-B/16 structure with random weights (no download) unless ``--clip`` names a
 model; the TagAlign projector is a fresh one of the real shape. Inputs are 640x480 images
-(resized to 597x448: 2 windows at stride 224, 4 at stride 56).
+(resized to 597x448: 2 windows at stride 224, 4 at stride 56). The sides take turns, in
+alternating order, for ``--repeats`` rounds; the table gives median seconds per image, the ratio
+to the baseline, and how many pixels' labels agree with it.
 
-    python benchmarks/bench_dense.py                         # CPU or the default CUDA device
-    python benchmarks/bench_dense.py --device cuda --dtype bfloat16 --batch-size 16
+    python benchmarks/bench_dense.py                                  # CPU: float32, bfloat16
+    python benchmarks/bench_dense.py --device cuda --dtypes float32 bfloat16 --batch-size 16
 
-Prints a table and writes JSON under benchmarks/results/.
+Prints a table and writes JSON (``bench_dense-<clip>-<device>.json``) under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
+from measure import machine, median, timed, write_result
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from tag2text_zoo.engines.dense import MAIN_SETTINGS, VOC_SETTINGS, DenseSegmenter
@@ -28,11 +33,14 @@ from tag2text_zoo.models.tagalign import TagAlignProjector
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER = ROOT / "tests" / "data" / "fixtures" / "tagalign-tiny" / "clip"
 CLASSES = ["sky", "building", "road", "car", "person", "tree", "grass", "dog"]
+BASELINE = "one window per pass, float32 (official settings, re-created)"
+SETTINGS = {"main stride 224": MAIN_SETTINGS, "voc stride 56": VOC_SETTINGS}
 
 
 def _clip(name: str | None) -> CLIPModel:
     if name:
         return CLIPModel.from_pretrained(name)
+    torch.manual_seed(0)
     config = CLIPConfig(
         text_config={"hidden_size": 512, "intermediate_size": 2048, "num_attention_heads": 8},
         vision_config={
@@ -47,73 +55,109 @@ def _clip(name: str | None) -> CLIPModel:
     return CLIPModel(config)
 
 
+def _sides(clip, tokenizer, head, settings, args) -> dict[str, DenseSegmenter]:
+    """The baseline and our sides; each has its own copy of the models (bfloat16 casts its own)."""
+    specs = {BASELINE: (1, "float32")}
+    specs.update({f"ours {d}": (args.batch_size, d) for d in args.dtypes})
+    return {
+        name: DenseSegmenter(
+            copy.deepcopy(clip),
+            tokenizer,
+            copy.deepcopy(head),
+            device=args.device,
+            dtype=dtype,
+            settings=settings,
+            batch_size=batch,
+        )
+        for name, (batch, dtype) in specs.items()
+    }
+
+
+def _agreement(results, reference) -> dict:
+    """Pixels whose label equals the baseline's, and the largest score difference."""
+    same = sum(int((r.labels == b.labels).sum()) for r, b in zip(results, reference))
+    pixels = sum(b.labels.size for b in reference)
+    diff = max(float(np.abs(r.scores - b.scores).max()) for r, b in zip(results, reference))
+    return {"labels_agree": round(same / pixels, 6), "max_score_diff": diff}
+
+
+def run_setting(sides, images, repeats: int) -> list[dict]:
+    """Rounds over the sides (alternating order) on one mode and setting."""
+    names = list(sides)
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    outputs = {}
+    device = next(iter(sides.values())).device
+    for seg in sides.values():
+        seg.predict(images[:1], CLASSES)  # warm-up, text cache
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            wall, _ = timed(
+                lambda n=name: outputs.__setitem__(n, sides[n].predict(images, CLASSES)), device
+            )
+            seconds[name].append(wall / len(images))
+    base = median(seconds[BASELINE])
+    return [
+        {
+            "side": name,
+            "batch_size": sides[name].batch_size,
+            "seconds_per_image": round(median(seconds[name]), 4),
+            "rounds": [round(s, 4) for s in seconds[name]],
+            "speedup": round(base / median(seconds[name]), 2),
+            **_agreement(outputs[name], outputs[BASELINE]),
+        }
+        for name in names
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default=None, help="hub id or folder (default: random ViT-B/16)")
     parser.add_argument("--tokenizer", default=str(TOKENIZER))
     parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     clip = _clip(args.clip)
     tokenizer = CLIPTokenizer.from_pretrained(args.clip or args.tokenizer)
     projector = TagAlignProjector.from_clip(clip.vision_model, clip.visual_projection)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (480, 640, 3), np.uint8) for _ in range(args.images)]
-    rows = []
+    rows, device = [], None
+    print(f"{'mode':14s} {'settings':16s} {'side':62s} s/image  speed-up  labels agree")
     for mode, head in (("training-free", None), ("tagalign", projector)):
-        for setting_name, settings in (
-            ("main stride 224", MAIN_SETTINGS),
-            ("voc stride 56", VOC_SETTINGS),
-        ):
-            seg = DenseSegmenter(
-                clip,
-                tokenizer,
-                head,
-                device=args.device,
-                dtype=args.dtype,
-                settings=settings,
-                batch_size=args.batch_size,
-            )
-            seg.predict(images[:1], CLASSES)  # warm-up, text cache
-            if seg.device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            seg.predict(images, CLASSES)
-            if seg.device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "mode": mode,
-                    "settings": setting_name,
-                    "images": len(images),
-                    "seconds": round(seconds, 3),
-                    "images_per_s": round(len(images) / seconds, 3),
-                }
-            )
-            print(f"{mode:14s} {setting_name:16s} {rows[-1]['images_per_s']:8.3f} images/s")
-    cuda = seg.device.type == "cuda"
-    report = {
-        "benchmark": "bench_dense",
-        "device": str(seg.device),
-        "device_name": torch.cuda.get_device_name() if cuda else platform.processor(),
-        "threads": torch.get_num_threads(),
-        "dtype": args.dtype,
-        "batch_size": args.batch_size,
-        "image_size": [480, 640],
-        "resized": [448, 597],
-        "classes": len(CLASSES),
-        "clip": args.clip or "random ViT-B/16",
-        "torch": torch.__version__,
-        "rows": rows,
-    }
-    out = ROOT / "benchmarks" / "results" / f"bench_dense_{seg.device.type}_{args.dtype}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+        for setting_name, settings in SETTINGS.items():
+            sides = _sides(clip, tokenizer, head, settings, args)
+            device = next(iter(sides.values())).device
+            for row in run_setting(sides, images, args.repeats):
+                rows.append({"mode": mode, "settings": setting_name, **row})
+                print(
+                    f"{mode:14s} {setting_name:16s} {row['side']:62s} "
+                    f"{row['seconds_per_image']:7.3f} {row['speedup']:8.2f}x "
+                    f"{100 * row['labels_agree']:10.2f}%"
+                )
+    write_result(
+        args.out,
+        {
+            "benchmark": "bench_dense",
+            "model": "clip-vit-b16" if args.clip is None else Path(args.clip).name,
+            "clip": args.clip or "random ViT-B/16",
+            "machine": machine(device),
+            "baseline": BASELINE,
+            "images": args.images,
+            "image_size": [480, 640],
+            "resized": [448, 597],
+            "classes": len(CLASSES),
+            "repeats": args.repeats,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":
