@@ -9,6 +9,14 @@ from data_paths import FIXTURES
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines.device import resolve_precision
 
+CUDA = pytest.param(
+    "cuda",
+    marks=[
+        pytest.mark.gpu,
+        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    ],
+)
+
 BAD = [
     ({"device": "tpu"}, r"device 'tpu' is not supported; expected 'cpu', 'cuda' or 'cuda:N'"),
     ({"dtype": "int8"}, r"dtype 'int8' is not supported; expected one of float32, bfloat16"),
@@ -43,10 +51,13 @@ def test_every_engine_refuses_the_same_bad_values(bad, message, tag2text_dir, gr
             load()
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_tagger_runs_bfloat16_under_autocast_on_cuda(tag2text_dir, tag2text_images):
-    tagger = load_tagger(tag2text_dir, device="cuda", dtype="bfloat16", exif_transpose=False)
+# The GPU test's assertions also run on the CPU, so that they are known to hold somewhere.
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_tagger_runs_bfloat16_under_autocast(device, tag2text_dir, tag2text_images):
+    tagger = load_tagger(tag2text_dir, device=device, dtype="bfloat16", exif_transpose=False)
     assert tagger.autocast_dtype == torch.bfloat16
-    assert next(tagger.model.parameters()).dtype == torch.float32
+    # linear and convolution weights are cast once (precast_for_autocast); norms stay float32
+    first_block = tagger.model.visual_encoder.layers[0].blocks[0]
+    assert first_block.mlp.fc1.weight.dtype == torch.bfloat16
+    assert first_block.norm1.weight.dtype == torch.float32
     assert tagger.predict(tag2text_images[:1])[0].caption

@@ -9,6 +9,14 @@ from PIL import Image
 
 from tag2text_zoo import ImageLoadError, load_tagger
 
+CUDA = pytest.param(
+    "cuda",
+    marks=[
+        pytest.mark.gpu,
+        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    ],
+)
+
 
 @pytest.fixture(scope="module")
 def tagger(tag2text_dir):
@@ -133,16 +141,18 @@ def test_sampling_mode_produces_varied_valid_captions(tag2text_dir, tag2text_ima
     assert [r.caption for r in first] != [r.caption for r in second]
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_matches_reference(tag2text_dir, tag2text_images, tag2text_expected, tag2text_npz):
-    """float32 on the GPU reproduces the reference exactly; bf16 agrees on every tag whose
+# The GPU test's assertions also run on the CPU, so that they are known to hold somewhere.
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_matches_reference_on_each_device(
+    device, tag2text_dir, tag2text_images, tag2text_expected, tag2text_npz
+):
+    """float32 on the device reproduces the reference exactly; bf16 agrees on every tag whose
     probability is not within 0.02 of its threshold."""
     refs = tag2text_expected["images"]
-    gpu = load_tagger(tag2text_dir, device="cuda:0", exif_transpose=False)
-    for result, ref in zip(gpu.predict(tag2text_images), refs):
+    on_device = load_tagger(tag2text_dir, device=device, exif_transpose=False)
+    for result, ref in zip(on_device.predict(tag2text_images), refs):
         assert result.tags == ref["tags"] and result.caption_token_ids == ref["caption_token_ids"]
-    bf16 = load_tagger(tag2text_dir, device="cuda:0", dtype="bfloat16", exif_transpose=False)
+    bf16 = load_tagger(tag2text_dir, device=device, dtype="bfloat16", exif_transpose=False)
     for i, result in enumerate(bf16.predict(tag2text_images, caption=False)):
         probs = 1 / (1 + np.exp(-tag2text_npz["tag_logits"][i]))
         clear = {c for c in range(len(probs)) if abs(probs[c] - 0.68) > 0.02}
