@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue #16's GPU checks as one prepared script: the GPU tests (pytest -m gpu), then the tagger
 # benchmark (float32 and bfloat16; speed, fraction of the measured matrix-product peak, bfloat16 tag
-# agreement, peak GPU memory per batch size) on full-size random Tag2Text and RAM models, and last
+# agreement, peak GPU memory per batch size) on full-size random Tag2Text and RAM models, the dense
+# segmentation benchmark (float32 and bfloat16 against one window per pass), and last
 # Tag2Text with a compiled bfloat16 image encoder (results under $OUT/compiled). Results,
 # logs and a summary (suite.json) go to $OUT. Needs torch with CUDA, timm, transformers, safetensors,
 # pytest and the repository (tests/data holds the tag lists); no network, no FiftyOne.
@@ -37,6 +38,8 @@ bench() {
 if [ "${GPU_SUITE_SMOKE:-0}" = 1 ]; then
     step bench_tagger_smoke bench --model-dir tests/data/fixtures/tag2text-tiny --device cpu \
         --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1
+    step bench_dense_smoke "$PYTHON" benchmarks/bench_dense.py --device cpu \
+        --clip tests/data/fixtures/tagalign-tiny/clip --images 1 --repeats 1 --threads 1 --out "$OUT"
 else
     nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
     # -rs lists skips: a GPU test skipped here is not a pass.
@@ -46,6 +49,10 @@ else
         --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128
     step bench_ram bench --model ram-swin-large-14m --device cuda --batch-size 64 \
         --images 128 --repeats 3 --quality-images 32 --sweep 1 64
+    # TagAlign / CLIP-Surgery segmentation against one window per pass in float32 (full-size
+    # random CLIP ViT-B/16; no FiftyOne needed, unlike the grounded and pipeline benchmarks).
+    step bench_dense "$PYTHON" benchmarks/bench_dense.py --device cuda --images 16 --batch-size 16 \
+        --repeats 3 --out "$OUT"
     # Last and apart (its own JSON under compiled/): torch.compile needs Triton on a GPU, and a
     # failure here must not cost the figures above.
     step bench_tag2text_compiled bench --model tag2text-swin-14m --device cuda --batch-size 64 \
@@ -59,7 +66,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
-results = sorted(str(p.relative_to(out)) for p in out.rglob("bench_tagger-*.json"))
+results = sorted(str(p.relative_to(out)) for p in out.rglob("bench_*.json"))
 (out / "suite.json").write_text(json.dumps({"steps": steps, "results": results}, indent=1))
 EOF
 exit "$failed"

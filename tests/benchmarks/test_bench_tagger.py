@@ -14,7 +14,7 @@ from types import SimpleNamespace
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def test_gpu_suite_smoke_mode_runs_the_tagger_benchmark(tmp_path):
+def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
     script = BENCHMARKS / "gpu_suite.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
     env = {**os.environ, "OUT": str(tmp_path), "GPU_SUITE_SMOKE": "1", "PYTHON": sys.executable}
@@ -35,9 +35,15 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_benchmark(tmp_path):
     assert "vs official" in (tmp_path / "bench_tagger_smoke.log").read_text()
     summary = json.loads((tmp_path / "suite.json").read_text())
     assert summary["steps"][0]["rc"] == 0
-    assert summary["results"] == ["bench_tagger-tag2text-tiny-cpu.json"]
+    assert [step["rc"] for step in summary["steps"]] == [0, 0]
+    assert summary["results"] == [
+        "bench_dense-clip-cpu.json",
+        "bench_tagger-tag2text-tiny-cpu.json",
+    ]
+    dense = json.loads((tmp_path / "bench_dense-clip-cpu.json").read_text())
+    assert len(dense["rows"]) == 12 and dense["machine"]["device"] == "cpu"
     tables = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][0])],
+        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][1])],
         check=True,
         capture_output=True,
         text=True,
