@@ -6,7 +6,7 @@ of an image's boxes in one SAM call. Both sides run here on the same random-init
 images (timings only), with the same number of boxes per image (the top ``--boxes``).
 
     python benchmarks/bench_grounded.py --small                 # quick CPU run
-    python benchmarks/bench_grounded.py --device cuda --dtype bfloat16
+    python benchmarks/bench_grounded.py --device cuda --dtypes float32 bfloat16
     python benchmarks/bench_grounded.py --detector DIR --segmenter DIR --tagger DIR
 
 Default models: ``GroundingDinoConfig()`` (= grounding-dino-tiny's sizes) and ``SamConfig()``
@@ -20,6 +20,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from statistics import median
 
 import fiftyone as fo
 import numpy as np
@@ -56,7 +57,10 @@ def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
         GroundingDinoImageProcessor(**({"size": edge} if edge else {})),
         BertTokenizerFast(str(VOCAB)),
     )
-    sam_config, sam_processor = SamConfig(), SamProcessor(SamImageProcessor())
+    # SamVisionConfig initialises at std 1e-10: activations that small go subnormal, and float32
+    # then ran SAM's encoder ~10x slower on the CPU than real weights would; 0.02 as elsewhere.
+    sam_config = SamConfig(vision_config={"initializer_range": 0.02})
+    sam_processor = SamProcessor(SamImageProcessor())
     return GroundedSegmenter(
         GroundingDinoForObjectDetection(GroundingDinoConfig()),
         detector_processor,
@@ -156,6 +160,21 @@ def _write(dataset: fo.Dataset, results) -> None:
     dataset.add_samples(samples, progress=False)
 
 
+def _run_side(side: str, seg, tagger, images, args, dataset) -> dict[str, float]:
+    """One pass of a side over the images: seconds per stage, and end to end."""
+    stages = Stages(seg.device)
+    dtype = side.split()[-1]
+    seg.batch_size = 1 if side == "demo" else args.batch_size
+    seg.autocast_dtype = None if dtype in ("demo", "float32") else getattr(torch, dtype)
+    start = time.perf_counter()
+    if side == "demo":
+        demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)
+    else:
+        engine_pipeline(seg, tagger, images, args.boxes, args.batch_size, dataset, stages)
+    total = time.perf_counter() - start - stages.seconds.pop("sam_full", 0.0)
+    return {**stages.seconds, "end_to_end": total}
+
+
 def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     options = {"device": device, "box_threshold": 0.0, "text_threshold": 0.0}
@@ -169,35 +188,28 @@ def run(args: argparse.Namespace) -> dict:
     images = [
         Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)) for _ in range(args.images)
     ]
+    sides = ["demo", *(f"engine {d}" for d in args.dtypes)]
+    seconds: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     dataset = fo.Dataset()
-    rows = []
     try:
         with torch.inference_mode():
-            demo_pipeline(seg, tagger, images[:1], args.boxes, dataset, Stages(device))  # warm-up
-            for setting in ["demo", "engine"]:
-                stages = Stages(device)
-                seg.batch_size = 1 if setting == "demo" else args.batch_size
-                seg.autocast_dtype = None
-                if setting == "engine" and args.dtype != "float32":
-                    seg.autocast_dtype = getattr(torch, args.dtype)
-                start = time.perf_counter()
-                if setting == "demo":
-                    demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)
-                else:
-                    engine_pipeline(
-                        seg, tagger, images, args.boxes, args.batch_size, dataset, stages
-                    )
-                total = time.perf_counter() - start - stages.seconds.pop("sam_full", 0.0)
-                for stage, secs in [*stages.seconds.items(), ("end_to_end", total)]:
-                    rows.append(
-                        {
-                            "setting": setting,
-                            "stage": stage,
-                            "images_per_s": round(len(images) / secs, 3),
-                        }
-                    )
+            for side in sides:  # warm-up
+                _run_side(side, seg, tagger, images[:1], args, dataset)
+            for r in range(args.repeats):  # the sides take turns, in alternating order
+                for side in sides if r % 2 == 0 else sides[::-1]:
+                    seconds[side].append(_run_side(side, seg, tagger, images, args, dataset))
     finally:
         dataset.delete()
+    rows = [
+        {
+            "setting": side,
+            "stage": stage,
+            "images_per_s": round(len(images) / median([r[stage] for r in rounds]), 3),
+            "rounds": [round(len(images) / r[stage], 3) for r in rounds],
+        }
+        for side, rounds in seconds.items()
+        for stage in rounds[0]
+    ]
     cuda = device.type == "cuda"
     return {
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
@@ -206,14 +218,31 @@ def run(args: argparse.Namespace) -> dict:
         "image_size": list(args.size),
         "boxes_per_image": args.boxes,
         "batch_size": args.batch_size,
-        "engine_dtype": args.dtype,
+        "repeats": args.repeats,
+        "engine_dtypes": args.dtypes,
         "small": args.small,
-        "models": "random-init GroundingDinoConfig() + SamConfig()"
+        "models": "random-init GroundingDinoConfig() + SamConfig() (SAM encoder at std 0.02)"
         if not args.detector
         else f"{args.detector} + {args.segmenter}",
         "tagger": _portable(args.tagger),
         "results": rows,
     }
+
+
+def _table(report: dict) -> str:
+    """Images/s per stage (rows) and side (columns); end to end with its ratio to the demo."""
+    sides = list(dict.fromkeys(r["setting"] for r in report["results"]))
+    value = {(r["setting"], r["stage"]): r["images_per_s"] for r in report["results"]}
+    lines = [f"{'stage':12} " + " ".join(f"{s:>18}" for s in sides)]
+    for stage in dict.fromkeys(r["stage"] for r in report["results"]):
+        cells = []
+        for side in sides:
+            cell = f"{value[side, stage]:.3f}"
+            if stage == "end_to_end" and side != "demo":
+                cell += f" ({value[side, stage] / value['demo', stage]:.2f}x)"
+            cells.append(f"{cell:>18}")
+        lines.append(f"{stage:12} " + " ".join(cells))
+    return "\n".join(lines)
 
 
 def _portable(name_or_dir: str) -> str:
@@ -225,7 +254,14 @@ def _portable(name_or_dir: str) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        choices=["float32", "bfloat16", "float16"],
+        help="the engine's sides (the demo side is float32)",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="rounds of every side")
     parser.add_argument("--detector", default=None, help="Grounding DINO folder (else random)")
     parser.add_argument("--segmenter", default=None, help="SAM folder (with --detector)")
     parser.add_argument("--tagger", default=str(TINY_TAGGER), help="tagger name or directory")
@@ -239,9 +275,8 @@ def main(argv=None) -> dict:
     if args.small:
         args.images, args.size = min(args.images, 4), [320, 240]
     report = run(args)
-    print(f"{'setting':8} {'stage':12} images/s   ({report['device']})")
-    for row in report["results"]:
-        print(f"{row['setting']:8} {row['stage']:12} {row['images_per_s']:9.3f}")
+    print(f"images/s per stage ({report['device']}, median of {args.repeats} rounds)")
+    print(_table(report))
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"grounded_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
     path = args.out / f"{name}{'_small' if args.small else ''}.json"

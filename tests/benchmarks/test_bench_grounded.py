@@ -32,15 +32,19 @@ def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys
             "2",
             "--batch-size",
             "2",
+            "--repeats",
+            "2",
             "--out",
             str(tmp_path),
         ]
     )
     on_disk = json.loads(Path(report["path"]).read_text())
     stages = {"tagging", "detection", "sam_encoder", "sam_decoder", "writing", "end_to_end"}
-    for setting in ["demo", "engine"]:
+    for setting in ["demo", "engine float32", "engine bfloat16"]:
         rows = [r for r in on_disk["results"] if r["setting"] == setting]
         assert {r["stage"] for r in rows} == stages
-        assert all(r["images_per_s"] > 0 for r in rows)
+        assert all(r["images_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows)
     assert on_disk["images"] == 3 and on_disk["boxes_per_image"] == 2
-    assert "end_to_end" in capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()
+    end_to_end = next(line for line in printed if line.startswith("end_to_end"))
+    assert end_to_end.count("x)") == 2  # both engine sides' ratios to the demo
