@@ -95,7 +95,8 @@ class Stages:
 
 
 def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
-    """The engine: batches of images through every stage, one SAM decoder call per image."""
+    """The engine: batches of images through every stage (the models see
+    ``seg.images_per_pass`` at a time: one on the CPU), one SAM decoder call per image."""
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         pixels = torch.stack([tagger.preprocess(im) for im in chunk]).to(tagger.device)
@@ -106,8 +107,14 @@ def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
         dets = [_top(d, boxes) for d in dets]
         enc = seg.segmenter_processor.image_processor(chunk, return_tensors="pt")
         pixels = enc["pixel_values"].to(seg.device)
-        with autocast(seg.device, seg.autocast_dtype):
-            emb = stages.time("sam_encoder", seg.segmenter.get_image_embeddings, pixels)
+
+        def encode(pixels=pixels):  # as segment_boxes: images_per_pass at a time
+            with autocast(seg.device, seg.autocast_dtype):
+                step = seg.images_per_pass
+                parts = [pixels[i : i + step] for i in range(0, len(pixels), step)]
+                return torch.cat([seg.segmenter.get_image_embeddings(p) for p in parts])
+
+        emb = stages.time("sam_encoder", encode)
 
         def decode(emb=emb, dets=dets):
             for row, d in enumerate(dets):

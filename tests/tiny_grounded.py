@@ -94,6 +94,7 @@ def save_tiny_sam(folder: Path) -> Path:
             global_attn_indexes=[0],
             window_size=0,
             num_pos_feats=8,
+            initializer_range=0.02,  # the default, 1e-10, leaves masks blind to the image
         ),
         prompt_encoder_config=SamPromptEncoderConfig(
             hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4

@@ -10,7 +10,9 @@ import torch
 from PIL import Image
 from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
 
+from tag2text_zoo.engines import grounded
 from tag2text_zoo.engines.grounded import load_grounded_segmenter
+from tag2text_zoo.engines.grounding_decode import Detections
 
 W, H = 80, 60
 
@@ -123,7 +125,8 @@ def test_empty_tags_skip_the_detector_and_no_boxes_skip_sam(segmenter, monkeypat
     assert fake.calls == []
 
 
-def test_batch_equals_each_image_alone(model_dirs):
+def test_batch_equals_each_image_alone(model_dirs, monkeypatch):
+    monkeypatch.setattr(grounded, "_CPU_IMAGES_PER_PASS", 8)  # batches on the CPU too
     segmenter = load_grounded_segmenter(
         *model_dirs, device="cpu", box_threshold=0.0, text_threshold=0.0, batch_size=3
     )
@@ -155,3 +158,31 @@ def test_bfloat16_on_the_cpu_follows_float32(model_dirs):
         assert sorted(ours.labels) == sorted(ref.labels)
         diff = np.abs(np.sort(ours.scores) - np.sort(ref.scores))
         assert diff.max() < 0.1 and np.median(diff) < 0.01
+
+
+def test_masks_follow_the_image_and_stage_methods_need_no_inference_mode(segmenter):
+    """The same box on two different images gives different masks (the tiny SAM's encoder is
+    initialised to see its input), and ``detect`` / ``segment_boxes`` work when called directly."""
+    box = Detections(torch.tensor([[10.0, 10.0, 60.0, 50.0]]), torch.tensor([0.9]), ["cat"])
+    first, second = segmenter.segment_boxes([_image(0), _image(1)], [box, box])
+    assert first.masks.shape == second.masks.shape == (1, H, W)
+    assert not np.array_equal(first.masks, second.masks)
+    (found,) = segmenter.detect([_image(0)], [segmenter.prompts(["cat"])])
+    assert found.boxes.shape[1] == 4 and not found.boxes.requires_grad
+
+
+def test_the_cpu_runs_one_image_per_pass(model_dirs, monkeypatch):
+    """Larger passes were slower per image on the CPU; on a GPU ``batch_size`` decides."""
+    segmenter = load_grounded_segmenter(*model_dirs, device="cpu", batch_size=4)
+    assert segmenter.images_per_pass == 1
+    passes = []
+    detector = segmenter.detector.forward
+    monkeypatch.setattr(
+        segmenter.detector,
+        "forward",
+        lambda **k: passes.append(len(k["pixel_values"])) or detector(**k),
+    )
+    segmenter.segment([_image(0), _image(1), _image(2)], [["cat"], ["dog"], ["tree"]])
+    assert passes == [1, 1, 1]
+    monkeypatch.setattr(segmenter, "device", torch.device("cuda"))  # nothing runs: the rule only
+    assert segmenter.images_per_pass == 4
