@@ -87,8 +87,8 @@ def run_setting(sides, images, repeats: int) -> list[dict]:
     seconds: dict[str, list[float]] = {n: [] for n in names}
     outputs = {}
     device = next(iter(sides.values())).device
-    for seg in sides.values():
-        seg.predict(images[:1], CLASSES)  # warm-up, text cache
+    for seg in sides.values():  # warm-up on every pass shape (oneDNN builds kernels per shape)
+        seg.predict(images, CLASSES)
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
             wall, _ = timed(
