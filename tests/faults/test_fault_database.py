@@ -122,3 +122,29 @@ def test_run_survives_a_restart_or_stops_clearly_and_resumes(mongod, tmp_path, t
     assert sum(stopped_run.values()) == sum(resumed.values()) == 4
     assert set(stopped_run) | set(resumed) == set(first)  # nothing lost
     assert len(set(stopped_run) & set(resumed)) == 2  # only the batch that was not written
+
+
+def test_a_field_declaration_lost_in_a_crash_is_declared_again_by_the_next_run(make_dataset):
+    """A killed mongod can lose a write it acknowledged (not yet journaled): here the schema
+    entry of a new field, while its values and this process's FiftyOne schema remain. The next
+    run in the same process labels the rest and declares the field again (it used to stop with
+    "Sample field 'again_tags' does not exist", seen once in CI)."""
+    import fiftyone as fo
+
+    from tag2text_zoo import label_samples, load_tagger
+
+    images = sorted((FIXTURES / "ram-tiny" / "images").glob("*"))[:4]
+    dataset = make_dataset(images)
+    tagger = load_tagger(FIXTURES / "ram-tiny", device="cpu")
+    label_samples(dataset[:2], tagger, "again", batch_size=2, num_workers=0)
+    datasets = fo.core.odm.get_db_conn().datasets
+    doc = datasets.find_one({"_id": dataset._doc.id})
+    doc["sample_fields"] = [f for f in doc["sample_fields"] if f["name"] != "again_tags"]
+    datasets.replace_one({"_id": doc["_id"]}, doc)  # what the crash lost
+    assert dataset.has_field("again_tags")  # this process still believes in it
+
+    report = label_samples(dataset, tagger, "again", batch_size=2, num_workers=0)
+    assert (report.done, report.skipped, report.failed) == (2, 2, 0)
+    stored = datasets.find_one({"_id": dataset._doc.id})["sample_fields"]
+    assert "again_tags" in {f["name"] for f in stored}
+    assert dataset.count("again_tags") == 4

@@ -231,7 +231,14 @@ def start_run(
     samples: SampleCollection, outputs: Outputs, skip_existing: bool, report: RunReport
 ) -> list[str]:
     """The ids a run must label; counts the skipped into ``report`` (exactly: a full dataset's
-    ``len()`` is an estimate, wrong after a database crash)."""
+    ``len()`` is an estimate, wrong after a database crash).
+
+    The dataset is reloaded first (FiftyOne's own way to sync a schema, which also reloads its
+    samples in memory): after a database crash the process may still hold a field whose
+    declaration the database lost, and the run would write values no schema declares, then
+    fail recording the field (``Sample field ... does not exist``).
+    """
+    retrying("reading samples", samples._root_dataset.reload)
     todo = retrying("reading samples", pending_ids, samples, outputs.done_field, skip_existing)
     report.skipped = retrying("counting samples", samples.count, "id") - len(todo)
     return todo
