@@ -170,9 +170,9 @@ def _write(dataset: fo.Dataset, results) -> None:
 def _run_side(side: str, seg, tagger, images, args, dataset) -> dict[str, float]:
     """One pass of a side over the images: seconds per stage, and end to end."""
     stages = Stages(seg.device)
-    dtype = side.split()[-1]
+    dtype = "float32" if side == "demo" else side.removeprefix("engine ")
     seg.batch_size = 1 if side == "demo" else args.batch_size
-    seg.autocast_dtype = None if dtype in ("demo", "float32") else getattr(torch, dtype)
+    seg.autocast_dtype = None if dtype == "float32" else getattr(torch, dtype)
     start = time.perf_counter()
     if side == "demo":
         demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)

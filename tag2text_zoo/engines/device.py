@@ -90,6 +90,12 @@ def resolve_precision(
     return Precision(resolved, weights, autocast)
 
 
+def images_per_pass(device: torch.device, batch_size: int, cpu_most: int) -> int:
+    """Images per forward pass: ``batch_size``, but at most ``cpu_most`` on the CPU, where each
+    engine measured larger passes to be slower per image."""
+    return min(batch_size, cpu_most) if device.type == "cpu" else batch_size
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` to ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
     if dtype is None:

@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from ..defaults import BOX_THRESHOLD, DETECTOR, NMS_IOU, SEGMENTER, TEXT_THRESHOLD
-from .device import autocast, resolve_precision
+from .device import autocast, images_per_pass, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
@@ -105,9 +105,7 @@ class GroundedSegmenter:
         """Images (or image-prompt pairs) per forward pass: ``batch_size``, at most
         ``_CPU_IMAGES_PER_PASS`` on the CPU, where larger passes were slower per image (Grounding
         DINO-T and SAM ViT-B, 2 cores: batch 4 took 10-25% longer per image than batch 1)."""
-        if self.device.type == "cpu":
-            return min(self.batch_size, _CPU_IMAGES_PER_PASS)
-        return self.batch_size
+        return images_per_pass(self.device, self.batch_size, _CPU_IMAGES_PER_PASS)
 
     def prompts(
         self, tags: Sequence[str], tag_indices: Sequence[int] | None = None

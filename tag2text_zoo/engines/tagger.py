@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
-from .device import autocast, precast_for_autocast, resolve_precision
+from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
 from .preprocess import ImageInput, image_to_tensor, load_image
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
@@ -286,9 +286,7 @@ class Tagger:
     def _encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Image tokens ``[B, 1 + N, C]`` and tag logits ``[B, num_tags]``."""
         embeds, logits = [], []
-        per_pass = self.batch_size
-        if self.device.type == "cpu":
-            per_pass = min(per_pass, _CPU_IMAGES_PER_PASS)
+        per_pass = images_per_pass(self.device, self.batch_size, _CPU_IMAGES_PER_PASS)
         for chunk in pixel_values.split(per_pass):
             pixels = chunk.to(self.device, self._input_dtype, non_blocking=True)
             with autocast(self.device, self.autocast_dtype):
