@@ -153,7 +153,7 @@ def _tag(args: argparse.Namespace) -> int:
     good: list[tuple[str, torch.Tensor]] = []
     for path in args.images:
         try:
-            good.append((path, tagger.preprocess(path)))
+            good.append((path, tagger.load_pixels(path)))
         except ImageLoadError as err:
             print(f"error: {err}", file=sys.stderr)
             failed += 1

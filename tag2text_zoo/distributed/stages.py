@@ -142,7 +142,7 @@ class TagStage(Stage):
         good, images = self.load(rows, self.engine.exif_transpose)
         if not good:
             return
-        pixels = torch.stack([self.engine.preprocess(image) for image in images])
+        pixels = torch.stack([self.engine.load_pixels(image) for image in images])
         prompts = [row["prompt"] for row in good]
         caption = self.caption and self.engine.can_caption
         steer = prompts if caption and any(p is not None for p in prompts) else None

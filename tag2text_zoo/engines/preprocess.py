@@ -171,14 +171,28 @@ def load_image(
         raise ImageLoadError(f"{name}: not a readable image ({err})") from err
 
 
+def resize_to_uint8(img: Image.Image, size: int) -> torch.Tensor:
+    """RGB PIL image -> ``[3, size, size]`` uint8: the reference's bilinear resize (aspect not
+    kept; Pillow's, anti-aliased when shrinking, so results match exactly).
+
+    A quarter of the float32 tensor's bytes: loader workers hand these on, and the model's device
+    normalises them (:func:`normalize`).
+    """
+    resized = np.asarray(img.resize((size, size), Image.BILINEAR))
+    return torch.from_numpy(np.ascontiguousarray(resized.transpose(2, 0, 1)))
+
+
+def normalize(pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``[..., 3, H, W]`` -> float32 in the reference's ImageNet normalisation, on the
+    tensor's device (the reference's float32 operations, in its order: bit-identical)."""
+    def channels(values: Sequence[float]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=pixels.device).view(-1, 1, 1)
+
+    return (pixels.float() / 255.0 - channels(mean)) / channels(std)
+
+
 def image_to_tensor(
     img: Image.Image, size: int, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:
-    """RGB PIL image -> ``[3, size, size]`` float32: bilinear resize (aspect not kept), normalize.
-
-    Pillow's resize is the reference's (anti-aliased when shrinking), so results match exactly.
-    """
-    resized = img.resize((size, size), Image.BILINEAR)
-    arr = np.asarray(resized, dtype=np.float32) / np.float32(255.0)
-    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    """RGB PIL image -> ``[3, size, size]`` float32: :func:`resize_to_uint8`, :func:`normalize`."""
+    return normalize(resize_to_uint8(img, size), mean, std)

@@ -14,7 +14,7 @@ from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
 from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
-from .preprocess import ImageInput, image_to_tensor, load_image
+from .preprocess import ImageInput, image_to_tensor, load_image, normalize, resize_to_uint8
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 
@@ -226,6 +226,19 @@ class Tagger:
         img = load_image(image, exif_transpose=self.exif_transpose, index=index)
         return image_to_tensor(img, cfg.image_size, cfg.image_mean, cfg.image_std)
 
+    def load_pixels(self, image: ImageInput, index: int | None = None) -> torch.Tensor:
+        """Loads and resizes one image to ``[3, S, S]`` uint8, a quarter of :meth:`preprocess`'s
+        bytes; the predict methods normalise it on the model's device (same values)."""
+        img = load_image(image, exif_transpose=self.exif_transpose, index=index)
+        return resize_to_uint8(img, self.config.image_size)
+
+    def _model_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """A batch on the model's device in its input dtype; uint8 pixels normalised there."""
+        pixels = pixels.to(self.device, non_blocking=True)
+        if pixels.dtype == torch.uint8:
+            pixels = normalize(pixels, self.config.image_mean, self.config.image_std)
+        return pixels.to(self._input_dtype)
+
     def predict(
         self,
         images: Sequence[ImageInput] | ImageInput,
@@ -253,7 +266,7 @@ class Tagger:
         window = _CAPTION_WINDOW * self.batch_size
         for start in range(0, len(images), window):
             chunk = images[start : start + window]
-            pixels = torch.stack([self.preprocess(im, start + i) for i, im in enumerate(chunk)])
+            pixels = torch.stack([self.load_pixels(im, start + i) for i, im in enumerate(chunk)])
             tags = None if specified_tags is None else specified_tags[start : start + len(chunk)]
             results.extend(self.predict_tensors(pixels, tags, caption))
         return results
@@ -288,7 +301,7 @@ class Tagger:
         embeds, logits = [], []
         per_pass = images_per_pass(self.device, self.batch_size, _CPU_IMAGES_PER_PASS)
         for chunk in pixel_values.split(per_pass):
-            pixels = chunk.to(self.device, self._input_dtype, non_blocking=True)
+            pixels = self._model_input(chunk)
             with autocast(self.device, self.autocast_dtype):
                 embeds.append(self._image_tokens(pixels))
                 if self._label_embed is None:
@@ -304,7 +317,8 @@ class Tagger:
         specified_tags: Sequence[SpecifiedTags] | None = None,
         caption: bool = True,
     ) -> list[TagResult]:
-        """Like :meth:`predict` for an already preprocessed batch ``[B, 3, S, S]``.
+        """Like :meth:`predict` for a batch ``[B, 3, S, S]`` of :meth:`preprocess` (float) or
+        :meth:`load_pixels` (uint8, normalised on the model's device).
 
         Images go through the encoders ``batch_size`` at a time (at most 4 on the CPU, where
         larger passes are slower per image); captions are decoded for up to
@@ -340,14 +354,15 @@ class Tagger:
 
     @torch.inference_mode()
     def embed_tensors(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``[B, D]`` float32 L2-normalised image embeddings of a preprocessed batch (on the CPU).
+        """``[B, D]`` float32 L2-normalised image embeddings of a batch as
+        :meth:`predict_tensors` takes it (returned on the CPU).
 
         The first image token the tagging head reads: for Tag2Text the mean of Swin's final
         (layer-normed) tokens (1,024-d for Swin-B); for RAM / RAM++ that token after the image
         projection (512-d), which RAM trains to match CLIP ViT-B/16's image embedding (an L1
         distillation loss).
         """
-        pixels = pixel_values.to(self.device, self._input_dtype)
+        pixels = self._model_input(pixel_values)
         with autocast(self.device, self.autocast_dtype):
             tokens = self._image_tokens(pixels)
         return F.normalize(tokens[:, 0].float(), dim=-1).cpu()

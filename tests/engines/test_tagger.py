@@ -159,3 +159,18 @@ def test_matches_reference_on_each_device(
         probs = 1 / (1 + np.exp(-tag2text_npz["tag_logits"][i]))
         clear = {c for c in range(len(probs)) if abs(probs[c] - 0.68) > 0.02}
         assert set(result.tag_indices) & clear == set(refs[i]["tag_indices"]) & clear
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_uint8_pixels_are_normalised_on_the_device_exactly(device, tag2text_dir, tag2text_images):
+    """load_pixels (uint8; pinned on CUDA, as a GPU loader hands them on) gives the same logits,
+    bit for bit, as preprocess's float32 pixels."""
+    tagger = load_tagger(tag2text_dir, device=device, exif_transpose=False)
+    small = torch.stack([tagger.load_pixels(p) for p in tag2text_images[:3]])
+    assert small.dtype == torch.uint8 and small.shape == (3, 3, 384, 384)
+    if device == "cuda":
+        small = small.pin_memory()
+    floats = torch.stack([tagger.preprocess(p) for p in tag2text_images[:3]])
+    assert torch.equal(tagger._model_input(small), floats.to(device))
+    assert torch.equal(tagger.tag_probabilities(small), tagger.tag_probabilities(floats))
+    assert torch.equal(tagger.embed_tensors(small), tagger.embed_tensors(floats))

@@ -262,14 +262,21 @@ def field_targets(samples: SampleCollection, outputs: Outputs) -> MaskTargets:
 
 
 def load_batches(
-    inputs: list[dict[str, Any]], get_item: ImageGetItem, batch_size: int, num_workers: int
+    inputs: list[dict[str, Any]],
+    get_item: ImageGetItem,
+    batch_size: int,
+    num_workers: int,
+    pin_memory: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Items in batches, images loaded by ``num_workers`` DataLoader workers (0: here)."""
+    """Items in batches, images loaded by ``num_workers`` DataLoader workers (0: here); with
+    ``pin_memory`` (for a GPU) tensor images arrive in page-locked memory, so that their copies
+    to the GPU do not wait (FiftyOne's ``apply_model(..., pin_memory=True)`` likewise)."""
     loader = torch.utils.data.DataLoader(
         _Inputs(inputs, get_item),
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=collate_items,
+        pin_memory=pin_memory,
     )
     yield from loader
 
@@ -389,12 +396,14 @@ def run_model(
         if outputs.mask_targets_field:  # continue the field's class map
             model.use_mask_targets(field_targets(samples, outputs))
         workers = loader_workers(num_workers, model.device)
+        pin_memory = model.device.type == "cuda"
         with BatchWriter(samples, outputs, report, len(todo), progress, mask_dir) as writer:
             for start in range(0, len(todo), _WINDOW):
                 ids = todo[start : start + _WINDOW]
                 retrying("reading metadata", fill_metadata, samples, ids)
                 inputs = retrying("reading inputs", read_inputs, samples, ids, prompt_field)
-                for items in load_batches(inputs, get_item, batch_size, workers):
+                batches = load_batches(inputs, get_item, batch_size, workers, pin_memory)
+                for items in batches:
                     labels, failures = predict_batch(model, items)
                     paths = {it["id"]: it["filepath"] for it in items}
                     writer.write(labels, failures, paths, model.mask_targets)

@@ -124,4 +124,4 @@ class GroundedModel(ImageModel):
         return [r.tags for r in results], [r.tag_indices for r in results]
 
     def _tagger_pixels(self, images: list) -> torch.Tensor:
-        return torch.stack([self.tagger.preprocess(im, i) for i, im in enumerate(images)])
+        return torch.stack([self.tagger.load_pixels(im, i) for i, im in enumerate(images)])

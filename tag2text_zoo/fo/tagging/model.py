@@ -17,7 +17,7 @@ import fiftyone.core.models as fom
 import numpy as np
 import torch
 
-from ...engines.preprocess import image_to_tensor
+from ...engines.preprocess import resize_to_uint8
 from ...engines.tagger import Tagger
 from ..base.model import ImageModel
 from ..base.tags import parse_tags
@@ -67,10 +67,9 @@ class TaggerModel(ImageModel, fom.LogitsMixin):
             raise ValueError(
                 f"specified tags steer captions, but {tagger.config.model_type} does not caption"
             )
-        cfg = tagger.config
-        self.transform = functools.partial(
-            image_to_tensor, size=cfg.image_size, mean=cfg.image_mean, std=cfg.image_std
-        )
+        # Workers resize to uint8; the model's device normalises (a quarter of the bytes to pass
+        # between processes and to copy to a GPU, from pinned memory when the loader pins it).
+        self.transform = functools.partial(resize_to_uint8, size=tagger.config.image_size)
 
     @property
     def device(self) -> torch.device:
@@ -95,7 +94,7 @@ class TaggerModel(ImageModel, fom.LogitsMixin):
 
     def embed_items(self, items: list[dict[str, Any]]) -> np.ndarray:
         """The tagger's image embeddings (see :meth:`~tag2text_zoo.Tagger.embed_tensors`)."""
-        return self.tagger.embed_tensors(torch.stack([it["image"] for it in items])).numpy()
+        return self.tagger.embed_tensors(self._pixels(items)).numpy()
 
     def predict_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``{"tags": fo.Classifications, "caption": str}`` per item (no caption: tags only)."""
@@ -105,10 +104,16 @@ class TaggerModel(ImageModel, fom.LogitsMixin):
         prompts = [it["prompt"] or default for it in items]
         caption = self.config.caption and self.tagger.can_caption
         specified = prompts if caption and any(p is not None for p in prompts) else None
-        pixels = torch.stack([it["image"] for it in items])
+        pixels = self._pixels(items)
         config = self.config
         logits_over = self.tag_classes if self.store_logits else None
         return [
             to_tag_labels(result, config.confidence_thresh, config.filter_classes, logits_over)
             for result in self.tagger.predict_tensors(pixels, specified, caption)
         ]
+
+    def _pixels(self, items: list[dict[str, Any]]) -> torch.Tensor:
+        """The items' uint8 images as one batch on the model's device (each copied there without
+        waiting: a pinned image's copy overlaps the next)."""
+        device = self.tagger.device
+        return torch.stack([it["image"].to(device, non_blocking=True) for it in items])

@@ -91,16 +91,18 @@ def test_images_load_without_worker_processes_by_default_on_the_cpu(
     tagger, tag2text_images, make_dataset, monkeypatch
 ):
     ds = make_dataset(tag2text_images[:2])
-    workers = []
+    workers, pinned = [], []
     load_batches = run.load_batches
 
-    def recording(inputs, get_item, batch_size, num_workers):
+    def recording(inputs, get_item, batch_size, num_workers, pin_memory):
         workers.append(num_workers)
-        return load_batches(inputs, get_item, batch_size, num_workers)
+        pinned.append(pin_memory)
+        return load_batches(inputs, get_item, batch_size, num_workers, pin_memory)
 
     monkeypatch.setattr(run, "load_batches", recording)
     assert label_samples(ds, tagger, "default", batch_size=2).done == 2
     assert label_samples(ds, tagger, "one", batch_size=2, num_workers=1).done == 2
     assert workers == [0, 1]
+    assert pinned == [False, False]  # page-locked memory only for a model on a GPU
     gpu = fout.recommend_num_workers(None)
     assert run.loader_workers(None, torch.device("cuda")) == gpu
