@@ -185,6 +185,7 @@ def resize_to_uint8(img: Image.Image, size: int) -> torch.Tensor:
 def normalize(pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 ``[..., 3, H, W]`` -> float32 in the reference's ImageNet normalisation, on the
     tensor's device (the reference's float32 operations, in its order: bit-identical)."""
+
     def channels(values: Sequence[float]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32, device=pixels.device).view(-1, 1, 1)
 
