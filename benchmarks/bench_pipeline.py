@@ -56,6 +56,7 @@ from tag2text_zoo import (  # noqa: E402
     label_samples,
     load_tagger,
 )
+from tag2text_zoo.defaults import TAGGER_BATCH_SIZE  # noqa: E402
 from tag2text_zoo.fo.base.run import loader_workers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work-dir", type=Path, required=True, help="random model and images")
     parser.add_argument("--images", type=int, default=240)
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--batch-size", type=int, default=8, help="the CLI's default")
+    parser.add_argument(
+        "--batch-size", type=int, default=TAGGER_BATCH_SIZE, help="the CLI's default"
+    )
     parser.add_argument(
         "--num-workers",
         nargs="+",

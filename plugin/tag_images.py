@@ -65,7 +65,7 @@ def tagging_stage(ctx: Any, label_field: str) -> Stage:
             prompt_field=p.get("prompt_field") if source == "field" else None,
             specified_tags=p.get("specified_tags") if source == "typed" else None,
             progress=progress,
-            **common.run_options(ctx, batch_size=8),
+            **common.run_options(ctx, batch_size=defaults.TAGGER_BATCH_SIZE),
         )
 
     return f"Tagging with {name}", work
@@ -81,7 +81,7 @@ def _inputs(form: common.Form) -> None:
         lambda name: {tags_field(name): fo.Classifications},
         label="Label field",
     )
-    common.run_inputs(form, batch_size=8)
+    common.run_inputs(form, batch_size=defaults.TAGGER_BATCH_SIZE)
     common.plan(form, tags_field(name))
 
 

@@ -53,7 +53,7 @@ def _inputs(form: common.Form) -> None:
         lambda name: {tags_field(name): fo.Classifications},
         label="Label field",
     )
-    common.run_inputs(form, batch_size=8)
+    common.run_inputs(form, batch_size=defaults.TAGGER_BATCH_SIZE)
     common.plan(form, tags_field(field))
 
 
@@ -95,7 +95,7 @@ class TagOpenSet(foo.Operator):
         )
 
         def work(progress):
-            options = common.run_options(ctx, batch_size=8)
+            options = common.run_options(ctx, batch_size=defaults.TAGGER_BATCH_SIZE)
             return label_samples(ctx.target_view(), spec, field, progress=progress, **options)
 
         return run_and_report(ctx, [(f"Tagging with {name}", work)], field)

@@ -75,7 +75,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help=_DEVICE_HELP)
     parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
     parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
-    parser.add_argument("--batch-size", type=_positive, default=8)
+    parser.add_argument("--batch-size", type=_positive, default=defaults.TAGGER_BATCH_SIZE)
     parser.add_argument(
         "--compile",
         action="store_true",

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..defaults import TAGGER_BATCH_SIZE
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
@@ -90,7 +91,7 @@ class Tagger:
         tag_thresholds: Mapping[str | int, float] | None = None,
         delete_tags: Sequence[str | int] | None = None,
         exif_transpose: bool = True,
-        batch_size: int = 8,
+        batch_size: int = TAGGER_BATCH_SIZE,
         generation: GenerationConfig | None = None,
         compile_encoder: bool = False,
     ) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from local_models import install_local_models
 
+from tag2text_zoo import defaults
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
@@ -146,7 +148,8 @@ def test_the_app_as_a_user_meets_it(
             # 1. Tag and caption: the form says what it will do; the report names the broken file.
             app.open_operator("Tag and caption images", "Will process 6 of 6 samples.")
             app.prompt.get_by_text("tag2text-swin-14m (installed)").wait_for()
-            app.prompt.locator("input[value='8']").fill("2")  # batch size
+            batch_size = app.prompt.locator(f"input[value='{defaults.TAGGER_BATCH_SIZE}']")
+            batch_size.fill("2")
             _shot(page, tmp_path, "operator_form.png")
             app.execute()
             page.get_by_text("5 done, 0 skipped, 1 failed", exact=False).wait_for(timeout=90_000)

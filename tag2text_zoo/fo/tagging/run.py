@@ -6,7 +6,7 @@ import fiftyone as fo
 import fiftyone.core.utils as fou
 from fiftyone.core.collections import SampleCollection
 
-from ...defaults import TAGGING_FIELD
+from ...defaults import TAGGER_BATCH_SIZE, TAGGING_FIELD
 from ...distributed.backend import RayBackend, backend_of
 from ...distributed.stages import StageSpec, TagStage, tag_result
 from ...engines.tagger import Tagger
@@ -27,7 +27,7 @@ def label_samples(
     prompt_field: str | None = None,
     specified_tags: str | list[str] | None = None,
     store_logits: bool = False,
-    batch_size: int = 8,
+    batch_size: int = TAGGER_BATCH_SIZE,
     num_workers: int | None = None,
     skip_existing: bool = True,
     progress: Progress = None,
