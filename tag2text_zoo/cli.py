@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -32,6 +33,7 @@ from . import (
     train_tagalign,
 )
 from .assets.catalogue import CATALOGUE
+from .engines.preprocess import loading_threads
 from .fo.base.datasets import leave_other_sessions_datasets
 
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
@@ -149,14 +151,22 @@ def _local_or_spec(args: argparse.Namespace, spec: ModelSpec):
 def _tag(args: argparse.Namespace) -> int:
     tagger = _tagger_spec(args).load()
     caption = not args.no_caption and tagger.can_caption
+
+    def load(path: str) -> torch.Tensor | ImageLoadError:
+        try:
+            return tagger.load_pixels(path)
+        except ImageLoadError as err:
+            return err
+
     failed = 0
     good: list[tuple[str, torch.Tensor]] = []
-    for path in args.images:
-        try:
-            good.append((path, tagger.load_pixels(path)))
-        except ImageLoadError as err:
-            print(f"error: {err}", file=sys.stderr)
-            failed += 1
+    with ThreadPoolExecutor(loading_threads()) as pool:  # Pillow decodes without the GIL
+        for path, loaded in zip(args.images, pool.map(load, args.images)):
+            if isinstance(loaded, ImageLoadError):
+                print(f"error: {loaded}", file=sys.stderr)
+                failed += 1
+            else:
+                good.append((path, loaded))
     records = []
     for start in range(0, len(good), args.batch_size):
         chunk = good[start : start + args.batch_size]

@@ -171,6 +171,11 @@ def load_image(
         raise ImageLoadError(f"{name}: not a readable image ({err})") from err
 
 
+def loading_threads() -> int:
+    """Threads that load images beside the model: Pillow decodes and resizes without the GIL."""
+    return min(8, os.cpu_count() or 1)
+
+
 def resize_to_uint8(img: Image.Image, size: int) -> torch.Tensor:
     """RGB PIL image -> ``[3, size, size]`` uint8: the reference's bilinear resize (aspect not
     kept; Pillow's, anti-aliased when shrinking, so results match exactly).

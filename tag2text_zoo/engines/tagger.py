@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,14 @@ from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
 from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
-from .preprocess import ImageInput, image_to_tensor, load_image, normalize, resize_to_uint8
+from .preprocess import (
+    ImageInput,
+    image_to_tensor,
+    load_image,
+    loading_threads,
+    normalize,
+    resize_to_uint8,
+)
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 
@@ -249,7 +257,9 @@ class Tagger:
         """Tags (and captions) images, ``batch_size`` at a time.
 
         Images are read ``4 * batch_size`` at a time, so that a finished caption's place in the
-        decoder goes to another image of the next batches (see :meth:`predict_tensors`).
+        decoder goes to another image of the next batches (see :meth:`predict_tensors`), by
+        :func:`loading_threads` threads (Pillow decodes and resizes without holding the GIL); on
+        a GPU the next images load while the model runs (on the CPU they would compete with it).
 
         Args:
             images: paths, PIL images or numpy arrays (or one of them).
@@ -265,11 +275,25 @@ class Tagger:
         self._check_request(len(images), specified_tags, caption)
         results: list[TagResult] = []
         window = _CAPTION_WINDOW * self.batch_size
-        for start in range(0, len(images), window):
+        overlap = self.device.type != "cpu"
+        pool = ThreadPoolExecutor(loading_threads())
+
+        def load(start: int) -> list[Future]:
             chunk = images[start : start + window]
-            pixels = torch.stack([self.load_pixels(im, start + i) for i, im in enumerate(chunk)])
-            tags = None if specified_tags is None else specified_tags[start : start + len(chunk)]
-            results.extend(self.predict_tensors(pixels, tags, caption))
+            return [pool.submit(self.load_pixels, im, start + i) for i, im in enumerate(chunk)]
+
+        try:
+            loading = load(0)
+            for start in range(0, len(images), window):
+                pixels = torch.stack([future.result() for future in loading])
+                following = start + window < len(images)
+                loading = load(start + window) if following and overlap else []
+                tags = None if specified_tags is None else specified_tags[start : start + window]
+                results.extend(self.predict_tensors(pixels, tags, caption))
+                if following and not overlap:
+                    loading = load(start + window)
+        finally:
+            pool.shutdown(cancel_futures=True)
         return results
 
     def _check_request(self, n: int, specified_tags, caption: bool) -> None:

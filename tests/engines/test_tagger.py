@@ -174,3 +174,18 @@ def test_uint8_pixels_are_normalised_on_the_device_exactly(device, tag2text_dir,
     assert torch.equal(tagger._model_input(small), floats.to(device))
     assert torch.equal(tagger.tag_probabilities(small), tagger.tag_probabilities(floats))
     assert torch.equal(tagger.embed_tensors(small), tagger.embed_tensors(floats))
+
+
+def test_images_load_in_threads_window_by_window_in_order(
+    tag2text_dir, tag2text_images, batch_results, tmp_path
+):
+    """batch_size 1 reads windows of 4: 6 images take two windows, results keep their order, and
+    of two unreadable files the first in order is the one named."""
+    small = load_tagger(tag2text_dir, device="cpu", exif_transpose=False, batch_size=1)
+    for alone, batched in zip(small.predict(tag2text_images), batch_results, strict=True):
+        assert alone.tags == batched.tags and alone.caption == batched.caption
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(tag2text_images[0].read_bytes()[:100])
+    images = [*tag2text_images[:5], broken, tmp_path / "missing.jpg"]
+    with pytest.raises(ImageLoadError, match="broken.jpg"):
+        small.predict(images, caption=False)
