@@ -95,8 +95,13 @@ def side_by_side(
     pixels: torch.Tensor,
     modes: list[str],
     repeats: int,
+    from_paths: list[str] = (),
 ) -> tuple[dict, dict]:
-    """Rounds of every side in every mode, alternating the order; per-image seconds per round."""
+    """Rounds of every side in every mode, alternating the order; per-image seconds per round.
+
+    Ours runs on preprocessed pixels, as the official side does (its runner preprocesses each
+    image once); the taggers named in ``from_paths`` also run from the JPEG files
+    (``Tagger.predict``: loading, resizing and the model, end to end)."""
     device = next(iter(taggers.values())).device
     sides: dict[str, Callable[[str], tuple[float, float, list[dict]]]] = {}
     if official is not None:
@@ -114,6 +119,17 @@ def side_by_side(
             return wall, cpu, _outputs(box[0], mode)
 
         sides[f"ours {label}"] = run_ours
+        if label in from_paths:
+
+            def run_paths(mode: str, tagger: Tagger = tagger) -> tuple[float, float, list[dict]]:
+                box: list = []
+                caption = mode == "tags+caption"
+                wall, cpu = measure.timed(
+                    lambda: box.append(tagger.predict(paths, caption=caption)), device
+                )
+                return wall, cpu, _outputs(box[0], mode)
+
+            sides[f"ours {label} from paths"] = run_paths
     for mode in modes:  # warm-up: first calls pay one-off costs on both sides
         for run in sides.values():
             run(mode)
@@ -229,6 +245,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of each side")
     parser.add_argument("--quality-images", type=int, default=24)
     parser.add_argument("--sweep", nargs="*", type=int, default=[1, 4, 8, 16], help="batch sizes")
+    parser.add_argument(
+        "--from-paths",
+        nargs="*",
+        default=[],
+        help="these dtypes also run end to end from the image files (Tagger.predict)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
@@ -266,7 +288,9 @@ def main(argv: list[str] | None = None) -> dict:
     peaks = {d: measure.matmul_peak(getattr(torch, d), device) for d in ("float32", "bfloat16")}
     flops = {m: flops_per_image(fp32, timed_pixels[:2], m) for m in modes}
     print(f"{name}: {len(timed_paths)} images, {args.repeats} rounds, {device}")
-    times, outputs = side_by_side(official, taggers, timed_paths, timed_pixels, modes, args.repeats)
+    times, outputs = side_by_side(
+        official, taggers, timed_paths, timed_pixels, modes, args.repeats, args.from_paths
+    )
     peaks = {  # the best of before and after: the attainable peak on this machine
         d: max(p, measure.matmul_peak(getattr(torch, d), device)) for d, p in peaks.items()
     }

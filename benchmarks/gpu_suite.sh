@@ -37,7 +37,7 @@ bench() {
 
 if [ "${GPU_SUITE_SMOKE:-0}" = 1 ]; then
     step bench_tagger_smoke bench --model-dir tests/data/fixtures/tag2text-tiny --device cpu \
-        --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1
+        --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1 --from-paths bfloat16
     step bench_dense_smoke "$PYTHON" benchmarks/bench_dense.py --device cpu \
         --clip tests/data/fixtures/tagalign-tiny/clip --images 1 --repeats 1 --threads 1 --out "$OUT"
 else
@@ -45,8 +45,9 @@ else
     # -rs lists skips: a GPU test skipped here is not a pass.
     step gpu_tests "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m gpu tests/engines tests/models \
         --junitxml "$OUT/gpu-tests.xml"
+    # "from paths": Tagger.predict on the JPEG files, loading in threads beside the GPU.
     step bench_tag2text bench --model tag2text-swin-14m --device cuda --batch-size 64 \
-        --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128
+        --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128 --from-paths bfloat16
     step bench_ram bench --model ram-swin-large-14m --device cuda --batch-size 64 \
         --images 128 --repeats 3 --quality-images 32 --sweep 1 64
     # TagAlign / CLIP-Surgery segmentation against one window per pass in float32 (full-size

@@ -24,7 +24,9 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
     assert report["machine"]["device"] == "cpu"
     sides = {(r["side"], r["mode"]) for r in report["rows"]}
     assert sides == {
-        (f"ours {d}", m) for d in ("float32", "bfloat16") for m in ("tags", "tags+caption")
+        (f"ours {d}", m)
+        for d in ("float32", "bfloat16", "bfloat16 from paths")
+        for m in ("tags", "tags+caption")
     }
     assert all(r["s_per_image"] > 0 and r["gflop_per_image"] > 0 for r in report["rows"])
     assert report["bfloat16_quality"]["bfloat16"]["images"] == 3
