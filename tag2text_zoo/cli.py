@@ -33,7 +33,6 @@ from . import (
     train_tagalign,
 )
 from .assets.catalogue import CATALOGUE
-from .engines.preprocess import loading_threads
 from .fo.base.datasets import leave_other_sessions_datasets
 
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
@@ -160,7 +159,7 @@ def _tag(args: argparse.Namespace) -> int:
 
     failed = 0
     good: list[tuple[str, torch.Tensor]] = []
-    with ThreadPoolExecutor(loading_threads()) as pool:  # Pillow decodes without the GIL
+    with ThreadPoolExecutor() as pool:  # Pillow decodes without the GIL
         for path, loaded in zip(args.images, pool.map(load, args.images)):
             if isinstance(loaded, ImageLoadError):
                 print(f"error: {loaded}", file=sys.stderr)
