@@ -111,25 +111,23 @@ def side_by_side(
             return sum(reply["wall_s"]), sum(reply["cpu_s"]), reply["outputs"]
 
         sides["official float32"] = run_official
-    for label, tagger in taggers.items():
 
-        def run_ours(mode: str, tagger: Tagger = tagger) -> tuple[float, float, list[dict]]:
+    def timed_side(call: Callable[[str], list]) -> Callable[[str], tuple[float, float, list[dict]]]:
+        """A side of ours: ``call(mode)`` timed, its results as comparable outputs."""
+
+        def run(mode: str) -> tuple[float, float, list[dict]]:
             box: list = []
-            wall, cpu = measure.timed(lambda: box.append(_ours_run(tagger, pixels, mode)), device)
+            wall, cpu = measure.timed(lambda: box.append(call(mode)), device)
             return wall, cpu, _outputs(box[0], mode)
 
-        sides[f"ours {label}"] = run_ours
+        return run
+
+    for label, tagger in taggers.items():
+        sides[f"ours {label}"] = timed_side(functools.partial(_ours_run, tagger, pixels))
         if label in from_paths:
-
-            def run_paths(mode: str, tagger: Tagger = tagger) -> tuple[float, float, list[dict]]:
-                box: list = []
-                caption = mode == "tags+caption"
-                wall, cpu = measure.timed(
-                    lambda: box.append(tagger.predict(paths, caption=caption)), device
-                )
-                return wall, cpu, _outputs(box[0], mode)
-
-            sides[f"ours {label} from paths"] = run_paths
+            sides[f"ours {label} from paths"] = timed_side(
+                lambda mode, tagger=tagger: tagger.predict(paths, caption=mode == "tags+caption")
+            )
     for mode in modes:  # warm-up: first calls pay one-off costs on both sides
         for run in sides.values():
             run(mode)

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -150,22 +149,10 @@ def _local_or_spec(args: argparse.Namespace, spec: ModelSpec):
 def _tag(args: argparse.Namespace) -> int:
     tagger = _tagger_spec(args).load()
     caption = not args.no_caption and tagger.can_caption
-
-    def load(path: str) -> torch.Tensor | ImageLoadError:
-        try:
-            return tagger.load_pixels(path)
-        except ImageLoadError as err:
-            return err
-
-    failed = 0
-    good: list[tuple[str, torch.Tensor]] = []
-    with ThreadPoolExecutor() as pool:  # Pillow decodes without the GIL
-        for path, loaded in zip(args.images, pool.map(load, args.images)):
-            if isinstance(loaded, ImageLoadError):
-                print(f"error: {loaded}", file=sys.stderr)
-                failed += 1
-            else:
-                good.append((path, loaded))
+    loaded = tagger.load_images(args.images)
+    for error in (x for x in loaded if isinstance(x, ImageLoadError)):
+        print(f"error: {error}", file=sys.stderr)
+    good = [(path, x) for path, x in zip(args.images, loaded) if not isinstance(x, ImageLoadError)]
     records = []
     for start in range(0, len(good), args.batch_size):
         chunk = good[start : start + args.batch_size]
@@ -178,7 +165,7 @@ def _tag(args: argparse.Namespace) -> int:
     else:
         for path, result in records:
             print(_as_text(path, result))
-    return 1 if failed else 0
+    return 1 if len(good) < len(loaded) else 0
 
 
 def _as_json(path: str, r: TagResult) -> dict:

@@ -18,6 +18,7 @@ from .caption_decoder import CaptionDecoder
 from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
 from .preprocess import (
     ImageInput,
+    ImageLoadError,
     image_to_tensor,
     load_image,
     loading_threads,
@@ -241,6 +242,22 @@ class Tagger:
         img = load_image(image, exif_transpose=self.exif_transpose, index=index)
         return resize_to_uint8(img, self.config.image_size)
 
+    def load_images(
+        self, images: Sequence[ImageInput], first_index: int = 0
+    ) -> list[torch.Tensor | ImageLoadError]:
+        """:meth:`load_pixels` of every image, in :func:`loading_threads` threads (Pillow decodes
+        and resizes without holding the GIL), in order; an unusable image gives its
+        :class:`ImageLoadError` (named by path, or by ``first_index`` + its position) instead."""
+
+        def load(i: int) -> torch.Tensor | ImageLoadError:
+            try:
+                return self.load_pixels(images[i], first_index + i)
+            except ImageLoadError as err:
+                return err
+
+        with ThreadPoolExecutor(loading_threads()) as pool:
+            return list(pool.map(load, range(len(images))))
+
     def _model_input(self, pixels: torch.Tensor) -> torch.Tensor:
         """A batch on the model's device in its input dtype; uint8 pixels normalised there."""
         pixels = pixels.to(self.device, non_blocking=True)
@@ -257,9 +274,8 @@ class Tagger:
         """Tags (and captions) images, ``batch_size`` at a time.
 
         Images are read ``4 * batch_size`` at a time, so that a finished caption's place in the
-        decoder goes to another image of the next batches (see :meth:`predict_tensors`), by
-        :func:`loading_threads` threads (Pillow decodes and resizes without holding the GIL); on
-        a GPU the next images load while the model runs (on the CPU they would compete with it).
+        decoder goes to another image of the next batches (see :meth:`predict_tensors`), with
+        :meth:`load_images`; on a GPU the next images load while the model runs.
 
         Args:
             images: paths, PIL images or numpy arrays (or one of them).
@@ -273,27 +289,29 @@ class Tagger:
         if not isinstance(images, Sequence) or isinstance(images, str):
             images = [images]  # type: ignore[list-item]
         self._check_request(len(images), specified_tags, caption)
-        results: list[TagResult] = []
         window = _CAPTION_WINDOW * self.batch_size
-        overlap = self.device.type != "cpu"
-        pool = ThreadPoolExecutor(loading_threads())
+        starts = range(0, len(images), window)
+        results: list[TagResult] = []
+        with ThreadPoolExecutor(1) as ahead:
+            # On a GPU the next window loads while the model runs; on the CPU it waits (loading
+            # would compete with the model's threads).
+            overlap = self.device.type != "cpu"
 
-        def load(start: int) -> list[Future]:
-            chunk = images[start : start + window]
-            return [pool.submit(self.load_pixels, im, start + i) for i, im in enumerate(chunk)]
+            def load(start: int) -> Future:
+                return ahead.submit(self.load_images, images[start : start + window], start)
 
-        try:
             loading = load(0)
-            for start in range(0, len(images), window):
-                pixels = torch.stack([future.result() for future in loading])
-                following = start + window < len(images)
-                loading = load(start + window) if following and overlap else []
-                tags = None if specified_tags is None else specified_tags[start : start + window]
-                results.extend(self.predict_tensors(pixels, tags, caption))
-                if following and not overlap:
+            for start in starts:
+                loaded = loading.result()
+                if overlap and start + window < len(images):
                     loading = load(start + window)
-        finally:
-            pool.shutdown(cancel_futures=True)
+                errors = [x for x in loaded if isinstance(x, ImageLoadError)]
+                if errors:
+                    raise errors[0]
+                tags = None if specified_tags is None else specified_tags[start : start + window]
+                results.extend(self.predict_tensors(torch.stack(loaded), tags, caption))
+                if not overlap and start + window < len(images):
+                    loading = load(start + window)
         return results
 
     def _check_request(self, n: int, specified_tags, caption: bool) -> None:
