@@ -19,7 +19,8 @@ db=$(mktemp -d)
 port=$(python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 mongod=$(python -c "import importlib.util as u, os; print(os.path.join(os.path.dirname(u.find_spec('fiftyone').origin), 'db', 'bin', 'mongod'))")
 "$mongod" --dbpath "$db" --port "$port" --bind_ip 127.0.0.1 --fork --logpath "$db/mongod.log" >/dev/null
-trap '"$mongod" --dbpath "$db" --shutdown >/dev/null 2>&1 || true; rm -rf "$db"' EXIT
+# The environment goes too (about 7 GB): CI's disk holds two of them, not three.
+trap '"$mongod" --dbpath "$db" --shutdown >/dev/null 2>&1 || true; rm -rf "$db" .venv-floor' EXIT
 export FIFTYONE_DATABASE_URI="mongodb://127.0.0.1:$port"
 export FIFTYONE_DO_NOT_TRACK=true
 

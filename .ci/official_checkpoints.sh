@@ -14,9 +14,10 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]" "transformers>=4.57,<5"
 .ci/official_packages.sh --with-grounding-dino
 
-# A database folder of its own, so no database service left by .ci/run's test run is joined.
+# A database folder of its own, so no database service left by .ci/run's test run is joined. Both
+# it and the environment (about 7 GB) go at the end.
 FIFTYONE_DATABASE_DIR=$(mktemp -d)
-trap 'rm -rf "$FIFTYONE_DATABASE_DIR"' EXIT
+trap 'rm -rf "$FIFTYONE_DATABASE_DIR" .venv-official' EXIT
 export FIFTYONE_DATABASE_DIR
 export FIFTYONE_DO_NOT_TRACK=true
 # The README's test command on the parity tests (-s prints the differences measured); -rs lists
