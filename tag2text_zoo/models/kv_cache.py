@@ -2,7 +2,8 @@
 
 Rows hold running sequences; a slot holds one image's cross-attention keys/values, shared by its
 ``rows_per_slot`` consecutive rows (its beams). Running images occupy the leading slots and rows,
-so a step works on views of the buffers, and beam reordering copies only the used positions.
+so a step works on views of the buffers, and beam reordering copies only the rows that change,
+and only their used positions.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ class KVCache:
             index = torch.tensor(slots, device=self.cross_keys.device)
             self.cross_keys[:, : len(slots)] = self.cross_keys[:, index]
             self.cross_values[:, : len(slots)] = self.cross_values[:, index]
-        if rows != list(range(len(rows))):
-            used = max((self.lengths[r] for r in rows), default=0)
-            index = torch.tensor(rows, device=self.keys.device)
-            self.keys[:, : len(rows), :, :used] = self.keys[:, index, :, :used]
-            self.values[:, : len(rows), :, :used] = self.values[:, index, :, :used]
+        moved = [i for i, r in enumerate(rows) if r != i]  # beams mostly keep their rows
+        if moved:
+            used = max(self.lengths[rows[i]] for i in moved)
+            dst = torch.tensor(moved, device=self.keys.device)
+            src = torch.tensor([rows[i] for i in moved], device=self.keys.device)
+            self.keys[:, dst, :, :used] = self.keys[:, src, :, :used]
+            self.values[:, dst, :, :used] = self.values[:, src, :, :used]
             self.lengths[: len(rows)] = [self.lengths[r] for r in rows]
         self.lengths[len(rows) :] = [0] * (len(self.lengths) - len(rows))  # free for new images

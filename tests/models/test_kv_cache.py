@@ -51,3 +51,24 @@ def test_mixed_lengths_reordering_and_static_steps(decoder, static):
     torch.testing.assert_close(
         logits[1], _full(decoder, states[0], SEQUENCES[0]), atol=1e-10, rtol=0
     )
+
+
+@pytest.mark.parametrize("rows", [[0, 0], [1, 1]])
+@torch.inference_mode()
+def test_beams_of_one_image_continue_a_sibling_of_another_length(decoder, rows):
+    """Beam reordering copies only the rows that change: the row that keeps its place and the
+    one that takes over a sibling's (longer or shorter) sequence both go on exactly."""
+    states = torch.randn(1, 40, 32, dtype=torch.float64)
+    cache = decoder.new_cache(states, rows_per_image=2, max_length=12)
+    decoder.prefill(torch.tensor([SEQUENCES[0][:5]]), cache, [0])
+    decoder.prefill(torch.tensor([SEQUENCES[1][:3]]), cache, [1])
+    decoder.step(torch.tensor([SEQUENCES[0][5], SEQUENCES[1][3]]), cache)
+    cache.advance(2)
+    so_far = [SEQUENCES[0][:6], SEQUENCES[1][:4]]
+    cache.keep(rows, [0])
+    assert cache.lengths == [len(so_far[r]) for r in rows]
+    nexts = [2020, 2021]
+    logits = decoder.step(torch.tensor(nexts), cache)
+    for row, source in enumerate(rows):
+        expected = _full(decoder, states[0], so_far[source] + [nexts[row]])
+        torch.testing.assert_close(logits[row], expected, atol=1e-10, rtol=0)
