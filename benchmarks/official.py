@@ -12,7 +12,7 @@ RUNNER = Path(__file__).resolve().parent / "official_runner.py"
 
 @dataclass(frozen=True)
 class OfficialBuild:
-    """A scratch build of the official code (benchmarks/README.md says how to make one)."""
+    """A scratch build of the official code (official_runner.py says how to make one)."""
 
     python: Path  # its virtual environment's interpreter (transformers 4.25.1, ...)
     src: Path  # the folder holding the official ``ram`` package

@@ -1,12 +1,22 @@
 """Runs the official recognize-anything code as its users run it, for the benchmarks to time.
 
-Runs in the official code's own environment (transformers 4.25.1; see benchmarks/README.md), never
-in this project's: ``bench_tagger.py`` starts it as a subprocess on the same checkpoint file and
-images as our engine, and drives it through stdin/stdout, one JSON line per request, so that the
-two sides can be interleaved while each keeps its model loaded.
+Runs in the official code's own environment, never in this project's: ``bench_tagger.py`` starts
+it as a subprocess on the same checkpoint file and images as our engine, and drives it through
+stdin/stdout, one JSON line per request, so that the two sides can be interleaved while each keeps
+its model loaded.
 
     SCRATCH/venv/bin/python benchmarks/official_runner.py --src SCRATCH/src \
         --bert SCRATCH/bert-base-uncased --model-type tag2text --checkpoint FILE
+
+The official environment, in a scratch folder outside this repository (about 6 GB):
+- ``SCRATCH/src/ram``: the ``ram/`` package of github.com/xinyu1205/recognize-anything at commit
+  7cb804a (``git archive 7cb804a ram | tar -x -C SCRATCH/src``);
+- ``SCRATCH/venv``: a virtual environment with ``torch torchvision transformers==4.25.1
+  timm==0.4.12 scipy numpy pillow``, then ``pip install --no-deps fairscale==0.4.4`` (the pins of
+  the official requirements that matter; fairscale's own pins would replace torch);
+- ``SCRATCH/bert-base-uncased``: the ``vocab.txt`` of the hub's ``bert-base-uncased`` and a
+  ``tokenizer_config.json`` of ``{"do_lower_case": true, "model_max_length": 512}`` (the official
+  code loads its tokenizer from that name).
 
 Requests: ``{"mode": "tags+caption" | "tags", "images": [path, ...]}``. Replies: per-image wall
 and CPU seconds, the outputs (tag string, Chinese tag string, caption) and the process's peak RSS.

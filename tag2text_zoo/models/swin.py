@@ -61,7 +61,7 @@ def build_swin(cfg: SwinConfig, image_size: int) -> SwinTransformer:
     )
     # timm leaves its fused window attention off as "experimental"; it is the same computation
     # through scaled_dot_product_attention, without the [windows, heads, N, N] score tensors
-    # that made attention a third of bfloat16 inference time on the CPU (benchmarks/README.md).
+    # that made attention a third of bfloat16 inference time on the CPU (README, Performance).
     for module in swin.modules():
         if isinstance(module, WindowAttention):
             module.fused_attn = True
