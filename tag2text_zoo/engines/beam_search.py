@@ -21,7 +21,8 @@ from ..models.config import GenerationConfig
 class SlotDecoder(Protocol):
     """A decoder over the running images, each with a fixed number of consecutive rows (beams).
 
-    Images run in the order they were admitted; :meth:`keep` drops finished ones.
+    Admitted images run after the running ones; :meth:`keep` drops finished ones, and may move
+    running ones into their places.
     """
 
     device: torch.device
@@ -40,8 +41,9 @@ class SlotDecoder(Protocol):
         ...
 
     def keep(self, rows: list[int], images: list[int]) -> None:
-        """Keeps the running images at positions ``images`` (ascending) with ``rows`` as their
-        rows, in order: ``rows[i]`` is the current row whose sequence new row ``i`` continues."""
+        """Keeps the running images at positions ``images`` (in that new order) with ``rows`` as
+        their rows, in order: ``rows[i]`` is the current row whose sequence new row ``i``
+        continues."""
         ...
 
 
@@ -161,7 +163,7 @@ def beam_search(
         ends[:, nb:] = False
         table = torch.stack([top_scores, tokens, rows, go_on, ends], -1).double().tolist()
 
-        kept, new_rows, new_tokens, new_scores = [], [], [], []
+        going_on = {}  # position -> the picks (row, token, score) of its image's beams
         for a, image in enumerate(run.images):
             candidates = table[a]  # (score, token, row, continues, ends) by rank
             for score, _, row, _, end in candidates:
@@ -174,12 +176,12 @@ def beam_search(
                 for row, token, score in picks:
                     hyps[image].add(run.sequences[row] + [token], score)
                 continue
-            kept.append(a)
-            for row, token, score in picks:
-                new_rows.append(row)
-                new_tokens.append(token)
-                new_scores.append(score)
+            going_on[a] = picks
 
+        kept = _fill_gaps(list(going_on))
+        new_rows = [row for a in kept for row, _, _ in going_on[a]]
+        new_tokens = [token for a in kept for _, token, _ in going_on[a]]
+        new_scores = [score for a in kept for _, _, score in going_on[a]]
         run.sequences = [run.sequences[r] + [t] for r, t in zip(new_rows, new_tokens)]
         run.lengths = [run.lengths[a] + 1 for a in kept]
         run.images = [run.images[a] for a in kept]
@@ -193,6 +195,16 @@ def beam_search(
         score, ids = h.best()
         results.append(Generated(ids + [eos] if len(ids) < cfg.max_length else ids, score))
     return results
+
+
+def _fill_gaps(kept: list[int]) -> list[int]:
+    """An order for the running positions ``kept`` (ascending) that moves the fewest: those
+    below ``len(kept)`` stay where they are and the last ones fill the places of finished
+    images, so that the decoder copies one image's rows per finished image, not every row
+    after it."""
+    staying = {a for a in kept if a < len(kept)}
+    movers = iter(a for a in kept if a >= len(kept))
+    return [i if i in staying else next(movers) for i in range(len(kept))]
 
 
 def _top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:

@@ -74,17 +74,22 @@ class KVCache:
 
     def keep(self, rows: list[int], slots: list[int]) -> None:
         """Row ``i`` takes over row ``rows[i]``'s entries (beam reordering) and slot ``j`` slot
-        ``slots[j]``'s (running images that remain, in order); the rows after them are empty."""
-        if slots != list(range(len(slots))):
-            index = torch.tensor(slots, device=self.cross_keys.device)
-            self.cross_keys[:, : len(slots)] = self.cross_keys[:, index]
-            self.cross_values[:, : len(slots)] = self.cross_values[:, index]
-        moved = [i for i, r in enumerate(rows) if r != i]  # beams mostly keep their rows
-        if moved:
-            used = max(self.lengths[rows[i]] for i in moved)
-            dst = torch.tensor(moved, device=self.keys.device)
-            src = torch.tensor([rows[i] for i in moved], device=self.keys.device)
-            self.keys[:, dst, :, :used] = self.keys[:, src, :, :used]
-            self.values[:, dst, :, :used] = self.values[:, src, :, :used]
-            self.lengths[: len(rows)] = [self.lengths[r] for r in rows]
+        ``slots[j]``'s (the running images that remain, in any order); the rows after them are
+        empty. Only the rows and slots that change are copied."""
+        _move([self.cross_keys, self.cross_values], slots)
+        used = max((self.lengths[r] for i, r in enumerate(rows) if r != i), default=0)
+        _move([self.keys, self.values], rows, used)
+        self.lengths[: len(rows)] = [self.lengths[r] for r in rows]
         self.lengths[len(rows) :] = [0] * (len(self.lengths) - len(rows))  # free for new images
+
+
+def _move(buffers: list[torch.Tensor], sources: list[int], used: int | None = None) -> None:
+    """Entry ``i`` (along dim 1) of each buffer takes entry ``sources[i]``'s first ``used``
+    positions (dim 3; all by default), for the ``i`` whose source differs."""
+    moved = [i for i, source in enumerate(sources) if source != i]
+    if not moved:
+        return
+    dst = torch.tensor(moved, device=buffers[0].device)
+    src = torch.tensor([sources[i] for i in moved], device=buffers[0].device)
+    for buffer in buffers:
+        buffer[:, dst, :, :used] = buffer[:, src, :, :used]

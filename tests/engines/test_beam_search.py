@@ -24,6 +24,7 @@ class ScriptedDecoder:
         self.rows: list[int] = []  # the table image of each running row
         self.admitted: list[list[int]] = []
         self.calls: list[int] = []  # rows per step
+        self.kept: list[list[int]] = []  # the positions each keep() call kept, in new order
 
     def admit(self, images: list[int]) -> torch.Tensor:
         assert len(self.rows) // BEAMS + len(images) <= self.capacity
@@ -37,6 +38,7 @@ class ScriptedDecoder:
 
     def keep(self, rows: list[int], images: list[int]) -> None:
         self.rows = [self.rows[r] for r in rows]
+        self.kept.append(list(images))
 
     def logprob(self, image: int, seq: list[int], prompt_length: int) -> float:
         """Summed log-probabilities of the generated tokens (after the prompt)."""
@@ -91,6 +93,20 @@ def test_waiting_images_take_the_place_of_finished_ones():
         assert [r.score for r in streamed] == [r.score for r in together]
         assert sum(decoder.admitted, []) == list(range(7)) and len(decoder.admitted) > 3
         assert max(decoder.calls) == 2 * BEAMS
+
+
+def test_a_finished_image_is_replaced_by_the_last_not_by_shifting_every_one_after_it():
+    images = list(range(10))
+    together, _ = _run(images, eos_bias=1.0)
+    streamed, decoder = _run(images, eos_bias=1.0, capacity=6)
+    assert [r.token_ids for r in streamed] == [r.token_ids for r in together]
+    moved = 0
+    for kept in decoder.kept:
+        # A running image keeps its place unless that place is gone: then it fills a gap.
+        for place, old in enumerate(kept):
+            assert old == place or (old >= len(kept) and place not in kept)
+        moved += sum(old != place for place, old in enumerate(kept))
+    assert 0 < moved < sum(len(k) for k in decoder.kept)
 
 
 def test_caption_decoder_keeps_one_cross_state_per_image(tag2text_dir):

@@ -72,3 +72,21 @@ def test_beams_of_one_image_continue_a_sibling_of_another_length(decoder, rows):
     for row, source in enumerate(rows):
         expected = _full(decoder, states[0], so_far[source] + [nexts[row]])
         torch.testing.assert_close(logits[row], expected, atol=1e-10, rtol=0)
+
+
+@torch.inference_mode()
+def test_an_image_moves_into_a_finished_one_s_slot_and_the_others_stay(decoder):
+    """The first of three images finishes; the third takes its slot (rows and cross state)
+    while the second stays where it is: both go on exactly."""
+    states = torch.randn(3, 40, 32, dtype=torch.float64)
+    sequences = [SEQUENCES[0][:4], SEQUENCES[1][:3], SEQUENCES[0][:2] + [2030, 2031, 2032]]
+    cache = decoder.new_cache(states, max_length=12)
+    for row, sequence in enumerate(sequences):
+        decoder.prefill(torch.tensor([sequence]), cache, [row])
+    cache.keep([2, 1], [2, 1])
+    assert cache.lengths == [5, 3, 0]
+    nexts = [2040, 2041]
+    logits = decoder.step(torch.tensor(nexts), cache)
+    for row, image in enumerate([2, 1]):
+        expected = _full(decoder, states[image], sequences[image] + [nexts[row]])
+        torch.testing.assert_close(logits[row], expected, atol=1e-10, rtol=0)
