@@ -34,6 +34,7 @@ from random_models import BenchModel
 
 from tag2text_zoo import Tagger, load_tagger
 from tag2text_zoo.assets.catalogue import CATALOGUE
+from tag2text_zoo.defaults import TAGGER_BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"tag2text": ["tags", "tags+caption"], "ram": ["tags"], "ram_plus": ["tags"]}
@@ -238,7 +239,9 @@ def main(argv: list[str] | None = None) -> dict:
         default=[],
         help="also time these dtypes with compile_encoder=True (side by side; not in the sweep)",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--batch-size", type=int, default=TAGGER_BATCH_SIZE, help="the engine's default"
+    )
     parser.add_argument("--images", type=int, default=16, help="images timed side by side")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of each side")
     parser.add_argument("--quality-images", type=int, default=24)
