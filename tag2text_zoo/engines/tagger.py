@@ -290,7 +290,6 @@ class Tagger:
             images = [images]  # type: ignore[list-item]
         self._check_request(len(images), specified_tags, caption)
         window = _CAPTION_WINDOW * self.batch_size
-        starts = range(0, len(images), window)
         results: list[TagResult] = []
         with ThreadPoolExecutor(1) as ahead:
             # On a GPU the next window loads while the model runs; on the CPU it waits (loading
@@ -301,16 +300,17 @@ class Tagger:
                 return ahead.submit(self.load_images, images[start : start + window], start)
 
             loading = load(0)
-            for start in starts:
+            for start in range(0, len(images), window):
                 loaded = loading.result()
-                if overlap and start + window < len(images):
-                    loading = load(start + window)
                 errors = [x for x in loaded if isinstance(x, ImageLoadError)]
-                if errors:
+                if errors:  # before the next window starts loading: nothing to wait for
                     raise errors[0]
+                following = start + window < len(images)
+                if overlap and following:
+                    loading = load(start + window)
                 tags = None if specified_tags is None else specified_tags[start : start + window]
                 results.extend(self.predict_tensors(torch.stack(loaded), tags, caption))
-                if not overlap and start + window < len(images):
+                if following and not overlap:
                     loading = load(start + window)
         return results
 
