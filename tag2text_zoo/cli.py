@@ -12,27 +12,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
-
-from . import (
-    ImageLoadError,
-    ModelSpec,
-    RayBackend,
-    RunReport,
-    RunStopped,
-    TagResult,
-    TrainConfig,
-    dataset_for,
-    defaults,
-    label_samples,
-    parse_tags,
-    segment_samples,
-    tags_field,
-    train_tagalign,
-)
+from . import defaults
 from .assets.catalogue import CATALOGUE
-from .fo.base.datasets import leave_other_sessions_datasets
+
+if TYPE_CHECKING:
+    from . import ModelSpec, RayBackend, RunReport, TagResult
+
+# Each command imports what it runs (``from . import ...`` inside it): ``--help`` and usage errors
+# answer without loading torch or FiftyOne, and ``tag`` never loads FiftyOne.
 
 _DEVICE_HELP = "cpu, cuda or cuda:N (default: CUDA if any)"
 
@@ -68,6 +57,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _tags(text: str) -> list[str]:
+    """An argparse type: comma-separated tags (:func:`~tag2text_zoo.parse_tags`)."""
+    from . import parse_tags
+
+    return parse_tags(text)
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
@@ -88,7 +84,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     vocabulary = parser.add_mutually_exclusive_group()
     vocabulary.add_argument(
         "--vocabulary",
-        type=parse_tags,
+        type=_tags,
         default=None,
         help='open-set tags replacing the built-in ones (RAM / RAM++), e.g. "red panda,okapi"',
     )
@@ -110,6 +106,8 @@ def _vocabulary(args: argparse.Namespace) -> list[str] | None:
 
 
 def _tagger_spec(args: argparse.Namespace) -> ModelSpec:
+    from . import ModelSpec
+
     options = {
         "name_or_dir": args.model,
         "device": args.device,
@@ -138,6 +136,8 @@ def _add_ray(parser: argparse.ArgumentParser) -> None:
 
 
 def _backend(args: argparse.Namespace) -> str | RayBackend:
+    from . import RayBackend
+
     return "local" if args.ray is None else RayBackend(args.ray or None)
 
 
@@ -147,6 +147,10 @@ def _local_or_spec(args: argparse.Namespace, spec: ModelSpec):
 
 
 def _tag(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import ImageLoadError
+
     tagger = _tagger_spec(args).load()
     caption = not args.no_caption and tagger.can_caption
     loaded = tagger.load_images(args.images)
@@ -199,6 +203,8 @@ def _print_report(name: str, field: str, report: RunReport) -> int:
 def _run_and_report(name: str, field: str, run) -> int:
     """``run()``'s report printed; a run stopped by the database or the disk prints what it
     had done, then why it stopped (exit code 1)."""
+    from . import RunStopped
+
     try:
         return _print_report(name, field, run())
     except RunStopped as stop:
@@ -208,6 +214,8 @@ def _run_and_report(name: str, field: str, run) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
+    from . import dataset_for, label_samples, tags_field
+
     # on this machine, bad model arguments are refused before a dataset is made
     tagger = _local_or_spec(args, _tagger_spec(args))
     dataset = dataset_for(args.target, args.dataset)
@@ -227,6 +235,8 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _ground(args: argparse.Namespace) -> int:
+    from . import ModelSpec, dataset_for, segment_samples
+
     segmenter = _local_or_spec(
         args,
         ModelSpec(
@@ -268,6 +278,8 @@ def _ground(args: argparse.Namespace) -> int:
 
 
 def _train_tagalign(args: argparse.Namespace) -> int:
+    from . import TrainConfig, dataset_for, train_tagalign
+
     config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -336,7 +348,7 @@ def _add_ground(commands) -> None:
     )
     source = ground.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
-    source.add_argument("--classes", type=parse_tags, default=None, help='e.g. "dog,cat"')
+    source.add_argument("--classes", type=_tags, default=None, help='e.g. "dog,cat"')
     source.add_argument("--tagger", default=None, help="tag with this model in the same pass")
     ground.add_argument("--label-field", default=defaults.GROUNDED_FIELD, help="Detections field")
     ground.add_argument("--semantic-field", default=None, help="also write a Segmentation here")
@@ -381,4 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"interrupted{resumes}", file=sys.stderr)
         return 130
     finally:
-        leave_other_sessions_datasets()
+        if sys.modules.get("fiftyone") is not None:  # a command that wrote to a dataset
+            from .fo.base.datasets import leave_other_sessions_datasets
+
+            leave_other_sessions_datasets()

@@ -53,6 +53,39 @@ def test_tag_text_with_user_tags(tag2text_dir, tag2text_images, tag2text_expecte
     assert "Image Tags: smile (" in proc.stdout
 
 
+def test_help_and_usage_errors_load_neither_torch_nor_fiftyone():
+    # They answer at once: importing both takes 15-20 s on a slow 2-core machine.
+    code = """
+import sys
+from tag2text_zoo.cli import main
+for argv in (["--help"], ["tag", "x.jpg", "--model", "m", "--batch-size", "0"]):
+    try:
+        main(argv)
+    except SystemExit as exit:
+        assert exit.code == (0 if argv == ["--help"] else 2), (argv, exit.code)
+    else:
+        raise AssertionError(argv)
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "fiftyone", "timm"})
+assert not heavy, heavy
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "must be at least 1, got 0" in proc.stderr
+
+
+def test_tag_command_runs_without_fiftyone(tag2text_dir, tag2text_images, tag2text_expected):
+    code = f"""
+import sys
+sys.modules["fiftyone"] = None  # any import of it now fails
+from tag2text_zoo.cli import main
+args = ["tag", {str(tag2text_images[0])!r}, "--model", {str(tag2text_dir)!r}, "--no-exif"]
+sys.exit(main([*args, "--tags", "cloud,sky"]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Image Caption: {tag2text_expected['images'][0]['user_caption']}" in proc.stdout
+
+
 def test_unknown_model_is_a_clear_error():
     proc = _run("tag", "x.jpg", "--model", "no-such-model")
     assert proc.returncode == 2 and "tag2text-swin-14m" in proc.stderr

@@ -69,8 +69,13 @@ def _user_tag_string(tags: SpecifiedTags) -> str | None:
     """
     if tags is None or (isinstance(tags, str) and tags in _NO_USER_TAGS):
         return None
-    names = [t.strip() for t in (tags.split(",") if isinstance(tags, str) else tags) if t]
+    names = parse_tags(tags) if isinstance(tags, str) else [t.strip() for t in tags]
     return " | ".join(n for n in names if n) or None
+
+
+def parse_tags(text: str) -> list[str]:
+    """``"cloud, sky,,"`` -> ``["cloud", "sky"]``."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def check_open_set(config: ModelConfig) -> None:

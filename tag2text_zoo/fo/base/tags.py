@@ -1,8 +1,9 @@
-"""Tags from sample fields: the one reader, parser and field check of all three capabilities,
-and which fields of a collection hold tags.
+"""Tags from sample fields: the one reader and field check of all three capabilities, and which
+fields of a collection hold tags.
 
 A field of tags holds ``fo.Classifications``, one ``fo.Classification``, a list of strings or a
-comma-separated string (``"cloud, sky"``). Fields this package writes say what they hold in their
+comma-separated string (``"cloud, sky"``, read by the engine's :func:`parse_tags`, which needs no
+FiftyOne). Fields this package writes say what they hold in their
 ``info`` (under :data:`OUTPUT_INFO`), so captions are never offered as tags and the latest tagger
 output can be found.
 """
@@ -16,12 +17,9 @@ import fiftyone as fo
 import fiftyone.core.fields as fof
 from fiftyone.core.collections import SampleCollection
 
+from ...engines.tagger import parse_tags
+
 _KINDS = "a string such as 'cloud,sky', a list of strings, fo.Classification or fo.Classifications"
-
-
-def parse_tags(text: str) -> list[str]:
-    """``"cloud, sky,,"`` -> ``["cloud", "sky"]``."""
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def read_tags(value: object, sample_id: str, field: str) -> list[str]:
