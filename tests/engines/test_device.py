@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from data_paths import FIXTURES
 
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
+from tag2text_zoo.engines import device as device_module
 from tag2text_zoo.engines.device import resolve_precision
 
 CUDA = pytest.param(
@@ -31,6 +34,25 @@ def test_precision_of_good_values():
     assert resolve_precision("cpu", "float64", allow_float64=True).weights == torch.float64
     with pytest.raises(ValueError, match="expected one of float32, bfloat16, float16$"):
         resolve_precision("cpu", "float64")
+
+
+@pytest.mark.parametrize("units", [True, False])
+def test_bfloat16_on_a_cpu_without_bfloat16_units_warns(units, monkeypatch):
+    monkeypatch.setattr(device_module, "cpu_has_bfloat16_units", lambda: units)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert resolve_precision("cpu", "bfloat16").autocast == torch.bfloat16
+        resolve_precision("cpu", "float32")
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    if units:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and "slower than float32; use float32" in messages[0]
+
+
+def test_bfloat16_units_are_detected():
+    # The check must answer (a bool) on any CPU PyTorch builds for; its value is the machine's.
+    assert isinstance(device_module.cpu_has_bfloat16_units(), bool)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
