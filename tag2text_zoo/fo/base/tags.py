@@ -3,9 +3,9 @@ fields of a collection hold tags.
 
 A field of tags holds ``fo.Classifications``, one ``fo.Classification``, a list of strings or a
 comma-separated string (``"cloud, sky"``, read by the engine's :func:`parse_tags`, which needs no
-FiftyOne). Fields this package writes say what they hold in their
-``info`` (under :data:`OUTPUT_INFO`), so captions are never offered as tags and the latest tagger
-output can be found.
+FiftyOne). Fields this package writes say what they hold in their ``info`` (under
+:data:`OUTPUT_INFO`), so captions are never offered as tags and the latest tagger output can be
+found.
 """
 
 from __future__ import annotations
