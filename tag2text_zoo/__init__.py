@@ -43,7 +43,7 @@ _EXPORTS = {
     "TrainResult": "engines.tagalign_train",
     "TagResult": "engines.tagger",
     "Tagger": "engines.tagger",
-    "parse_tags": "engines.tagger",
+    "parse_tags": "engines.tag_strings",
     "VocabularyEncoder": "engines.vocabulary",
     "RayBackend": "distributed.backend",
     "dataset_for": "fo.base.datasets",

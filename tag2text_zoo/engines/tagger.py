@@ -25,6 +25,7 @@ from .preprocess import (
     normalize,
     resize_to_uint8,
 )
+from .tag_strings import parse_tags
 from .tokenizer import TagTokenizer
 from .vocabulary import OpenVocabulary, VocabularyEncoder, default_encoder
 
@@ -71,11 +72,6 @@ def _user_tag_string(tags: SpecifiedTags) -> str | None:
         return None
     names = parse_tags(tags) if isinstance(tags, str) else [t.strip() for t in tags]
     return " | ".join(n for n in names if n) or None
-
-
-def parse_tags(text: str) -> list[str]:
-    """``"cloud, sky,,"`` -> ``["cloud", "sky"]``."""
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def check_open_set(config: ModelConfig) -> None:

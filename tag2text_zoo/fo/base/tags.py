@@ -17,7 +17,7 @@ import fiftyone as fo
 import fiftyone.core.fields as fof
 from fiftyone.core.collections import SampleCollection
 
-from ...engines.tagger import parse_tags
+from ...engines.tag_strings import parse_tags
 
 _KINDS = "a string such as 'cloud,sky', a list of strings, fo.Classification or fo.Classifications"
 
