@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import defaults
+from . import defaults, parse_tags  # both light: no torch, no FiftyOne
 from .assets.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
@@ -57,13 +57,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _tags(text: str) -> list[str]:
-    """An argparse type: comma-separated tags (:func:`~tag2text_zoo.parse_tags`)."""
-    from . import parse_tags
-
-    return parse_tags(text)
-
-
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
@@ -84,7 +77,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     vocabulary = parser.add_mutually_exclusive_group()
     vocabulary.add_argument(
         "--vocabulary",
-        type=_tags,
+        type=parse_tags,
         default=None,
         help='open-set tags replacing the built-in ones (RAM / RAM++), e.g. "red panda,okapi"',
     )
@@ -348,7 +341,7 @@ def _add_ground(commands) -> None:
     )
     source = ground.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt-field", default=None, help="field of tags to ground")
-    source.add_argument("--classes", type=_tags, default=None, help='e.g. "dog,cat"')
+    source.add_argument("--classes", type=parse_tags, default=None, help='e.g. "dog,cat"')
     source.add_argument("--tagger", default=None, help="tag with this model in the same pass")
     ground.add_argument("--label-field", default=defaults.GROUNDED_FIELD, help="Detections field")
     ground.add_argument("--semantic-field", default=None, help="also write a Segmentation here")
