@@ -1,7 +1,8 @@
 """Runs the README's code blocks in order, as a reader would in one session (``python
 tests/readme_runner.py BLOCKS.json``; started by tests/test_readme.py, which prepares the world).
 
-Python blocks share one namespace, like cells of a notebook; shell lines run in a shell. Each
+Python blocks share one namespace, like cells of a notebook; shell lines run in a shell, except
+``python -m tag2text_zoo`` commands, which call the CLI's ``main`` in this process. Each
 block's traceback points at its README line. GitHub downloads of this repository (FiftyOne's
 ``register_zoo_model_source``) are served from the working tree, since there is no network.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -47,13 +50,42 @@ def _shell(code: str, line: int) -> None:
         command = command.strip()
         if not command or command.startswith("#"):
             continue
-        command = command.replace("python ", f"{sys.executable} ", 1)
-        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(
-                f"README.md:{line}: `{command}` exited {done.returncode}\n{done.stdout}\n"
-                f"{done.stderr}"
-            )
+        words = _cli_words(command)
+        if words is not None:
+            status = _run_cli(words)
+        else:
+            command = command.replace("python ", f"{sys.executable} ", 1)
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+            status = done.returncode
+            if status:
+                print(done.stdout, done.stderr, sep="\n", flush=True)
+        if status:
+            raise SystemExit(f"README.md:{line}: `{command}` exited {status}")
+
+
+def _cli_words(command: str) -> list[str] | None:
+    """The arguments of a plain ``python -m tag2text_zoo ...`` command (no pipes, redirections or
+    variables), else None."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words = list(lexer)  # '#' starts a comment, as in the shell
+    if words[:3] != ["python", "-m", "tag2text_zoo"] or "$" in command:
+        return None
+    if any(word and set(word) <= set(lexer.punctuation_chars) for word in words):
+        return None
+    return words[3:]
+
+
+def _run_cli(argv: list[str]) -> int:
+    """``python -m tag2text_zoo ARGV`` in this process: the same ``main`` that ``__main__`` runs,
+    without a fresh interpreter's 10-20 s of imports on a slow machine (tests/test_cli.py runs
+    the real ``-m`` entry point)."""
+    from tag2text_zoo.cli import main
+
+    try:
+        return main(argv) or 0
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
 
 
 def _no_failed_samples(namespace: dict, line: int) -> None:
@@ -70,7 +102,7 @@ def main(blocks_file: str) -> None:
     _serve_repository_downloads()
     namespace: dict = {"__name__": "__readme__"}
     for block in blocks:
-        print(f"README.md:{block['line']} ({block['lang']})", flush=True)
+        start = time.perf_counter()
         try:
             if block["setup"]:
                 exec(
@@ -86,6 +118,8 @@ def main(blocks_file: str) -> None:
         except BaseException:
             traceback.print_exc()
             raise SystemExit(f"README.md:{block['line']}: the block above failed") from None
+        took = time.perf_counter() - start
+        print(f"README.md:{block['line']} ({block['lang']}) ran in {took:.1f} s", flush=True)
     print("all blocks ran", flush=True)
 
 

@@ -192,5 +192,6 @@ def test_readme_blocks_run(tmp_path, grounded_dirs, tag2text_dir, private_databa
     }
     command = [sys.executable, str(RUNNER), str(tmp_path / "blocks.json")]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    print(*(line for line in done.stdout.splitlines() if " ran in " in line), sep="\n")  # -rP
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-8000:]
     assert "all blocks ran" in done.stdout
