@@ -37,14 +37,16 @@ bench() {
 
 if [ "${GPU_SUITE_SMOKE:-0}" = 1 ]; then
     step bench_tagger_smoke bench --model-dir tests/data/fixtures/tag2text-tiny --device cpu \
-        --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1 --from-paths bfloat16
+        --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1 --from-paths bfloat16 \
+        --peak-repeats 1
     step bench_dense_smoke "$PYTHON" benchmarks/bench_dense.py --device cpu \
         --clip tests/data/fixtures/tagalign-tiny/clip --images 1 --repeats 1 --threads 1 --out "$OUT"
 else
     nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
-    # -rs lists skips: a GPU test skipped here is not a pass.
-    step gpu_tests "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m gpu tests/engines tests/models \
-        --junitxml "$OUT/gpu-tests.xml"
+    # -rs lists skips: a GPU test skipped here is not a pass. One process (no -n 2 from
+    # pyproject.toml): the GPU tests share one device, and pytest-xdist need not be installed.
+    step gpu_tests "$PYTHON" -m pytest -o addopts= -q -rs -p no:cacheprovider -m gpu \
+        tests/engines tests/models --junitxml "$OUT/gpu-tests.xml"
     # "from paths": Tagger.predict on the JPEG files, loading in threads beside the GPU.
     step bench_tag2text bench --model tag2text-swin-14m --device cuda --batch-size 64 \
         --images 128 --repeats 3 --quality-images 32 --sweep 1 16 64 128 --from-paths bfloat16

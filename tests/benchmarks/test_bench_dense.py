@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_dense_benchmark_compares_each_side_with_the_re_created_baseline(tmp_path):
     clip = ROOT / "tests" / "data" / "fixtures" / "tagalign-tiny" / "clip"
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_dense.py"), "--clip", str(clip)]
-    command += ["--images", "2", "--repeats", "1", "--threads", "1", "--out", str(tmp_path)]
+    command += ["--images", "1", "--repeats", "1", "--threads", "1", "--out", str(tmp_path)]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads((tmp_path / "bench_dense-clip-cpu.json").read_text())
     rows = result["rows"]
