@@ -22,4 +22,4 @@ export FIFTYONE_DATABASE_DIR
 export FIFTYONE_DO_NOT_TRACK=true
 # The README's test command on the parity tests (-s prints the differences measured); -rs lists
 # skips: none is expected here.
-python -m pytest tests/official tests/models/test_official_formats.py -q -s -rs
+python -m pytest -n 0 tests/official tests/models/test_official_formats.py -q -s -rs
