@@ -140,9 +140,9 @@ def test_dense_on_ray_equals_local(cluster, make_dataset):
         np.testing.assert_array_equal(
             ray_classes, np.vectorize(local_targets.get)(sample.local.mask)
         )
-        if sample.local_heatmap_person is not None:
+        if sample.local_heatmap_person is not None:  # float32 from other batches and threads
             np.testing.assert_allclose(
-                sample.ray_heatmap_person.map, sample.local_heatmap_person.map, atol=1e-6
+                sample.ray_heatmap_person.map, sample.local_heatmap_person.map, atol=1e-5
             )
     assert ds.exists("ray_heatmap_person").count() == 2
 
