@@ -62,7 +62,12 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, help=f"catalogue name ({', '.join(CATALOGUE)}) or model directory"
     )
     parser.add_argument("--device", default=None, help=_DEVICE_HELP)
-    parser.add_argument("--dtype", default="float32", choices=defaults.DTYPES)
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=defaults.TAGGER_DTYPES,
+        help="bfloat16: fast on GPUs and CPUs with AVX-512/AMX; int8: fast on other CPUs",
+    )
     parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
     parser.add_argument("--batch-size", type=_positive, default=defaults.TAGGER_BATCH_SIZE)
     parser.add_argument(

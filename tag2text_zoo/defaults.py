@@ -17,6 +17,8 @@ NMS_IOU = 0.5
 
 # Precision: float32 weights; bfloat16 / float16 run under autocast
 DTYPES = ("float32", "bfloat16", "float16")
+# Taggers also take int8 on the CPU: float32 with int8 linear layers (engines/int8.py)
+TAGGER_DTYPES = (*DTYPES, "int8")
 
 # Images per tagger batch: up to this many captions decode together (on the CPU the encoders
 # still take at most 4 at a time). Tags + caption per image on the 2-core CPU, full-size Tag2Text

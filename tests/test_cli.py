@@ -40,6 +40,13 @@ def test_tag_json_matches_reference(tag2text_dir, tag2text_images, tag2text_expe
         assert record["caption"] == ref["caption"] and record["tag_string"] == ref["tag_string"]
 
 
+def test_tag_in_int8(tag2text_dir, tag2text_images, capsys):
+    args = ["tag", *map(str, tag2text_images[:2]), "--model", str(tag2text_dir), "--no-exif"]
+    assert main([*args, "--dtype", "int8", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 2 and all(r["tags"] and r["caption"] for r in records)
+
+
 def test_tag_text_with_user_tags(tag2text_dir, tag2text_images, tag2text_expected, capsys):
     args = ["tag", str(tag2text_images[0]), "--model", str(tag2text_dir), "--no-exif"]
     assert main([*args, "--tags", "cloud,sky"]) == 0

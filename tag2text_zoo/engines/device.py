@@ -2,8 +2,9 @@
 
 Engines keep float32 weights (float64 for the tagger's exactness checks) and run ``bfloat16`` /
 ``float16`` under autocast; :func:`precast_for_autocast` lets an engine cast its linear and
-convolution weights once instead of on every call. Unknown values are refused with a ValueError
-naming the accepted ones.
+convolution weights once instead of on every call. Taggers also take ``int8`` on the CPU (int8
+linear layers, :mod:`.int8`). Unknown values are refused with a ValueError naming the accepted
+ones.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from .. import defaults
+from .int8 import check_int8_supported
 
 DTYPES = {name: getattr(torch, name) for name in defaults.DTYPES}
 _FLOAT64 = {"float64": torch.float64}
@@ -31,11 +33,13 @@ class Precision:
         device: the torch device.
         weights: dtype of the weights (float32, or float64).
         autocast: dtype run under ``torch.autocast``, or None.
+        int8: linear layers to become int8 (:func:`.int8.quantize_linear_layers`).
     """
 
     device: torch.device
     weights: torch.dtype
     autocast: torch.dtype | None
+    int8: bool = False
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -67,23 +71,29 @@ def resolve_precision(
     dtype: str | torch.dtype = "float32",
     *,
     allow_float64: bool = False,
+    allow_int8: bool = False,
 ) -> Precision:
     """Checks a device and dtype pair once, for any engine.
 
     Args:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None: CUDA when available.
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (the last two under autocast), as a
-            name or a torch dtype; ``"float64"`` too where ``allow_float64``.
+            name or a torch dtype; ``"float64"`` too where ``allow_float64``, ``"int8"`` (the
+            CPU only) where ``allow_int8``.
 
     Raises:
-        ValueError: an unknown device or dtype (the message lists the accepted ones), or float16
-            on the CPU.
+        ValueError: an unknown device or dtype (the message lists the accepted ones), float16
+            on the CPU, or int8 on a GPU or without PyTorch's x86 int8 kernels.
     """
     accepted = {**DTYPES, **(_FLOAT64 if allow_float64 else {})}
+    names = [*accepted, *(["int8"] if allow_int8 else [])]
     name = str(dtype).removeprefix("torch.")
-    if name not in accepted:
-        raise ValueError(f"dtype {name!r} is not supported; expected one of {', '.join(accepted)}")
+    if name not in names:
+        raise ValueError(f"dtype {name!r} is not supported; expected one of {', '.join(names)}")
     resolved = resolve_device(device)
+    if name == "int8":
+        check_int8_supported(resolved)
+        return Precision(resolved, torch.float32, None, int8=True)
     if accepted[name] == torch.float16 and resolved.type == "cpu":
         raise ValueError("float16 needs a GPU; use bfloat16 or float32 on the CPU")
     autocast = accepted[name] if accepted[name] in _AUTOCAST else None

@@ -16,6 +16,7 @@ from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
 from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
+from .int8 import quantize_linear_layers
 from .preprocess import (
     ImageInput,
     ImageLoadError,
@@ -36,6 +37,9 @@ _CAPTION_WINDOW = 4  # batches that predict() hands to predict_tensors() at once
 # every pass faults its larger intermediates in afresh and is slower per image (measured with
 # Swin-B in float32: 0.47 s per image at 4, 0.72-0.78 at 8).
 _CPU_IMAGES_PER_PASS = 4
+# Linear layers that int8 leaves in float32: RAM's shared per-class scorer (one output per class,
+# cheap), whose input error would go straight into every logit.
+_FLOAT_LINEAR_LAYERS = ("fc",)
 
 
 @dataclass
@@ -109,12 +113,16 @@ class Tagger:
         self.tag_names = tag_names
         self.tag_names_chinese = tag_names_chinese
         self.tokenizer = tokenizer
-        precision = resolve_precision(device, dtype, allow_float64=True)
+        precision = resolve_precision(device, dtype, allow_float64=True, allow_int8=True)
         self.device, self.autocast_dtype = precision.device, precision.autocast
         self.model = model.to(self.device, precision.weights).eval()
         self._input_dtype = precision.weights
         if self.autocast_dtype is not None:
             precast_for_autocast(self.model, self.autocast_dtype)
+        if precision.int8:
+            if compile_encoder:
+                raise ValueError("compile_encoder does not support dtype 'int8'")
+            quantize_linear_layers(self.model, keep=_FLOAT_LINEAR_LAYERS)
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
         # cores), passes of new sizes a few times more (then the batch is dynamic).
         self._compiled_encoder = (

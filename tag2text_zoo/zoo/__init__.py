@@ -59,7 +59,8 @@ def resolve_input(name: str, ctx: Any) -> Any:
     kind, base = _entry(name)
     inputs = types.Object()
     inputs.enum("device", ["auto", "cuda", "cpu"], default="auto", label="Device")
-    inputs.enum("dtype", list(defaults.DTYPES), default="float32", label="Precision")
+    dtypes = defaults.TAGGER_DTYPES if kind is taggers else defaults.DTYPES
+    inputs.enum("dtype", list(dtypes), default="float32", label="Precision")
     kind.form(base, inputs)
     return types.Property(inputs)
 

@@ -23,7 +23,7 @@ CUDA = pytest.param(
 
 BAD = [
     ({"device": "tpu"}, r"device 'tpu' is not supported; expected 'cpu', 'cuda' or 'cuda:N'"),
-    ({"dtype": "int8"}, r"dtype 'int8' is not supported; expected one of float32, bfloat16"),
+    ({"dtype": "int4"}, r"dtype 'int4' is not supported; expected one of float32, bfloat16"),
     ({"device": "cpu", "dtype": "float16"}, r"float16 needs a GPU"),
 ]
 

@@ -121,7 +121,7 @@ def test_dense_and_grounded_output_fields_are_checked_too(
         (["--batch-size", "two"], "argument --batch-size: 'two' is not an integer"),
         (["--num-workers", "-2"], "argument --num-workers: must be at least 0, got -2"),
         (["--threshold", "1.5"], "argument --threshold: must be within [0, 1], got 1.5"),
-        (["--dtype", "int8"], "argument --dtype: invalid choice: 'int8'"),
+        (["--dtype", "int4"], "argument --dtype: invalid choice: 'int4'"),
     ],
 )
 def test_bad_label_arguments_are_refused_before_a_dataset_is_made(

@@ -113,8 +113,9 @@ def test_zoo_dense_model_loads_clip_and_projector(zoo):
 def test_model_options_form_through_fiftyone(zoo):
     """FiftyOne's "apply zoo model" operator calls these on the registered source's module."""
     tag2text = foz.get_zoo_model("tag2text-swin-14m-torch")
-    fields = set(tag2text.resolve_input(ctx=None).type.properties)
-    assert {"device", "dtype", "threshold", "caption", "prompt_field"} <= fields
+    form = tag2text.resolve_input(ctx=None).type.properties
+    assert {"device", "dtype", "threshold", "caption", "prompt_field"} <= set(form)
+    assert form["dtype"].type.values == ["float32", "bfloat16", "float16", "int8"]
     params = {"device": "auto", "dtype": "bfloat16", "threshold": None, "prompt_field": ""}
     tag2text.parse_parameters(None, params)
     assert params == {"dtype": "bfloat16"}
@@ -127,5 +128,6 @@ def test_model_options_form_through_fiftyone(zoo):
 
     grounded_form = foz.get_zoo_model("grounded-sam-tiny-vit-base-torch").resolve_input(None)
     assert "box_threshold" in grounded_form.type.properties
+    assert "int8" not in grounded_form.type.properties["dtype"].type.values  # taggers only
     dense_form = foz.get_zoo_model("tagalign-clip-vit-b16-torch").resolve_input(None)
     assert {"prompt_field", "projector", "settings", "bg_thresh"} <= set(dense_form.type.properties)

@@ -1,0 +1,74 @@
+"""int8 weights for the CPU: linear layers as dynamically quantised int8 matrix products.
+
+Each weight is quantised once, symmetrically per output channel; each call quantises its input
+per tensor and accumulates in int32 (PyTorch's ``quantized::linear_dynamic``, the fbgemm/x86 kernel
+behind ``torch.ao``'s dynamic quantisation). ``torch.ao.quantization`` is deprecated in favour of
+torchao, whose eager int8 layer ran about 20x slower than float32 on a 2-core AVX2 CPU, so the
+module swap is done here and only the kernel is PyTorch's. On a CPU without bfloat16 units this
+is the fast path; results follow float32 closely but not exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Container
+
+import torch
+from torch import nn
+
+_ENGINES = ("x86", "fbgemm")  # the quantised engines with AVX2 / AVX-512 int8 kernels
+
+
+class Int8Linear(nn.Module):
+    """A frozen :class:`~torch.nn.Linear` with per-channel int8 weights and float in/out."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().to("cpu", torch.float32)
+        scales = (weight.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
+        zero_points = torch.zeros(len(scales), dtype=torch.long)
+        with warnings.catch_warnings():  # PyTorch deprecates quantised tensors, not the kernel
+            warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per")
+            qweight = torch.quantize_per_channel(
+                weight, scales.double(), zero_points, 0, torch.qint8
+            )
+        bias = None if linear.bias is None else linear.bias.detach().to("cpu", torch.float32)
+        self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # reduce_range: 7-bit activations, so that AVX2's 16-bit pair sums cannot saturate
+        return torch.ops.quantized.linear_dynamic(x, self._packed, True)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+def check_int8_supported(device: torch.device) -> None:
+    """Raises ValueError unless int8 can run here: the CPU, with PyTorch's x86 int8 kernels."""
+    if device.type != "cpu":
+        raise ValueError("dtype 'int8' runs on the CPU only; use bfloat16 on a GPU")
+    engine = torch.backends.quantized.engine
+    if engine not in _ENGINES:
+        raise ValueError(
+            f"dtype 'int8' needs PyTorch's x86 int8 kernels (torch.backends.quantized.engine "
+            f"'x86' or 'fbgemm'); it is {engine!r} here"
+        )
+
+
+def quantize_linear_layers(model: nn.Module, keep: Container[str] = ()) -> int:
+    """Replaces every :class:`~torch.nn.Linear` of ``model`` by an :class:`Int8Linear`, except
+    those whose qualified names are in ``keep``; returns how many were replaced.
+
+    A layer shared by several parents (tied layers) becomes one int8 layer, still shared.
+    """
+    swapped: dict[int, Int8Linear] = {}
+    names = {id(module): name for name, module in model.named_modules()}
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if type(child) is not nn.Linear or names.get(id(child)) in keep:
+                continue
+            if id(child) not in swapped:
+                swapped[id(child)] = Int8Linear(child)
+            setattr(parent, child_name, swapped[id(child)])
+    return len(swapped)
