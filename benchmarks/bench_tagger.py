@@ -6,8 +6,8 @@ the same checkpoint file, a full-size catalogue model with random weights in the
 rounds, and the medians are compared: seconds per image (wall clock) and CPU seconds per image.
 Tags and captions of the two sides are compared too, and each mode's matrix-product FLOPs per
 image are set against the machine's measured matrix-product peak (the fraction of the hardware
-limit). Then, ours alone: bfloat16 quality against float32 on more images, and peak memory and
-speed per batch size.
+limit; int8 against the int8 layer's peak). Then, ours alone: the tags and captions of bfloat16 or
+int8 against float32 on more images, and peak memory and speed per batch size.
 
     python benchmarks/bench_tagger.py --work-dir SCRATCH/bench \
         --official-python SCRATCH/ref/venv/bin/python --official-src SCRATCH/ref/src \
@@ -38,7 +38,7 @@ from tag2text_zoo.defaults import TAGGER_BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"tag2text": ["tags", "tags+caption"], "ram": ["tags"], "ram_plus": ["tags"]}
-QUALITY_MARGIN = 0.02  # bfloat16 may flip a tag only this close to its threshold
+QUALITY_MARGIN = 0.02  # bfloat16 or int8 may flip a tag only this close to its threshold
 
 
 def _ours_run(tagger: Tagger, pixels: torch.Tensor, mode: str) -> list:
@@ -147,9 +147,10 @@ def side_by_side(
 
 
 def quality(fp32: Tagger, low: Tagger, pixels: torch.Tensor) -> dict:
-    """Tags of a lower-precision tagger against float32 on the same images, class by class."""
-    a = fp32.predict_tensors(pixels, caption=False)
-    b = low.predict_tensors(pixels, caption=False)
+    """Tags (class by class) and captions of a lower-precision tagger against float32's on the
+    same images."""
+    a = fp32.predict_tensors(pixels, caption=fp32.can_caption)
+    b = low.predict_tensors(pixels, caption=fp32.can_caption)
     thresholds = fp32.thresholds.cpu()
     margins = []
     for x, y in zip(a, b):
@@ -159,6 +160,8 @@ def quality(fp32: Tagger, low: Tagger, pixels: torch.Tensor) -> dict:
     result = _agreement(len(a), identical, margins)
     margin = result["max_margin_of_differing_tags"]
     result["all_within_margin"] = margin is None or margin <= QUALITY_MARGIN
+    if fp32.can_caption:
+        result["identical_captions"] = sum(x.caption == y.caption for x, y in zip(a, b))
     return result
 
 
@@ -201,7 +204,7 @@ def summarise(times: dict, flops: dict, peaks: dict, agreement: dict) -> list[di
         dtype = side.split()[1]  # "official float32", "ours bfloat16", "ours bfloat16 compiled"
         wall, cpu = measure.median(t["wall"]), measure.median(t["cpu"])
         base = times.get(("official float32", mode))
-        peak = peaks["bfloat16" if dtype == "bfloat16" else "float32"]
+        peak = peaks.get(dtype, peaks["float32"])  # float16: against the float32 peak
         rows.append(
             {
                 "side": side,
@@ -232,7 +235,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--official-src", type=Path, help="folder holding the official `ram`")
     parser.add_argument("--official-bert", type=Path, help="bert-base-uncased tokenizer folder")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        help="float32 (the reference's, always run), bfloat16, float16 (GPU), int8 (CPU)",
+    )
     parser.add_argument(
         "--compiled-dtypes",
         nargs="*",
@@ -289,18 +297,15 @@ def main(argv: list[str] | None = None) -> dict:
         official = OfficialProcess(
             build, model_type, checkpoint, args.threads, args.work_dir / "official.log"
         )
-    peaks = {
-        d: measure.matmul_peak(getattr(torch, d), device, args.peak_repeats)
-        for d in ("float32", "bfloat16")
-    }
+    peak_dtypes = ["float32", "bfloat16", *(["int8"] if "int8" in taggers else [])]
+    peaks = {d: measure.matmul_peak(d, device, args.peak_repeats) for d in peak_dtypes}
     flops = {m: flops_per_image(fp32, timed_pixels[:2], m) for m in modes}
     print(f"{name}: {len(timed_paths)} images, {args.repeats} rounds, {device}")
     times, outputs = side_by_side(
         official, taggers, timed_paths, timed_pixels, modes, args.repeats, args.from_paths
     )
     peaks = {  # the best of before and after: the attainable peak on this machine
-        d: max(p, measure.matmul_peak(getattr(torch, d), device, args.peak_repeats))
-        for d, p in peaks.items()
+        d: max(p, measure.matmul_peak(d, device, args.peak_repeats)) for d, p in peaks.items()
     }
     probs = fp32.tag_probabilities(timed_pixels).cpu()
     agreement = {}
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
         "matmul_peak_gflops": peaks,
         "caption_tokens": [o["caption_tokens"] for o in outputs.get(caption_key, [])],
         "rows": rows,
-        "bfloat16_quality": quality_rows,
+        "quality_vs_float32": quality_rows,
         "memory_sweep": sweep,
     }
     if official is not None:

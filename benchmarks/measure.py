@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -15,7 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from tag2text_zoo.engines.int8 import Int8Linear
 
 # The product the issue measured the hardware limit with: 3,429 label queries through a
 # 768 -> 3072 feed-forward layer (the tagging head's largest matrices).
@@ -36,13 +40,19 @@ def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float]
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
-    """Best GFLOP/s of ``F.linear`` on :data:`PEAK_SHAPE` (a measured, attainable peak)."""
+def matmul_peak(dtype: str, device: torch.device, repeats: int = 5) -> float:
+    """Best GFLOP/s of ``F.linear`` on :data:`PEAK_SHAPE` in ``dtype`` (a measured, attainable
+    peak); ``"int8"``: the taggers' int8 layer (``engines/int8.py``, the CPU only)."""
     m, k, n = PEAK_SHAPE
-    x = torch.randn(m, k, device=device).to(dtype)
-    w = torch.randn(n, k, device=device).to(dtype)
-    F.linear(x, w)
-    best = min(timed(lambda: F.linear(x, w), device)[0] for _ in range(repeats))
+    x = torch.randn(m, k, device=device)
+    if dtype == "int8":
+        product: Callable[[torch.Tensor], torch.Tensor] = Int8Linear(nn.Linear(k, n, bias=False))
+    else:
+        x = x.to(getattr(torch, dtype))
+        weight = torch.randn(n, k, device=device).to(x.dtype)
+        product = functools.partial(F.linear, weight=weight)
+    product(x)
+    best = min(timed(lambda: product(x), device)[0] for _ in range(repeats))
     return 2 * m * k * n / best / 1e9
 
 

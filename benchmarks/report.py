@@ -27,7 +27,7 @@ def speed_table(result: dict) -> str:
 
 
 def agreement_table(result: dict) -> str:
-    """Our tags and captions against the official code's, and bfloat16 against float32."""
+    """Our tags and captions against the official code's, and lower precisions against float32."""
     lines = ["| compared | images | identical tags | identical captions | tags differing |"]
     lines.append("|---|---|---|---|---|")
     for r in result["rows"]:
@@ -38,12 +38,12 @@ def agreement_table(result: dict) -> str:
                 f"| {r['side']} vs official, {r['mode']} | {a['images']} | {a['identical']}"
                 f" | {captions} | {a['differing_tags']} |"
             )
-    for dtype, q in result["bfloat16_quality"].items():
+    for dtype, q in result["quality_vs_float32"].items():
         margin = q["max_margin_of_differing_tags"]
         within = "" if margin is None else f" (each within {margin:.4f} of its threshold)"
         lines.append(
-            f"| ours {dtype} vs ours float32, tags | {q['images']} | {q['identical']} | "
-            f"| {q['differing_tags']}{within} |"
+            f"| ours {dtype} vs ours float32 | {q['images']} | {q['identical']} | "
+            f"{q.get('identical_captions', '')} | {q['differing_tags']}{within} |"
         )
     return "\n".join(lines)
 

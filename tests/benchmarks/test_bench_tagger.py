@@ -29,7 +29,7 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
         for m in ("tags", "tags+caption")
     }
     assert all(r["s_per_image"] > 0 and r["gflop_per_image"] > 0 for r in report["rows"])
-    assert report["bfloat16_quality"]["bfloat16"]["images"] == 3
+    assert report["quality_vs_float32"]["bfloat16"]["images"] == 3
     assert {(r["batch_size"], r["mode"]) for r in report["memory_sweep"]} == {
         (b, m) for b in (1, 2) for m in ("tags", "tags+caption")
     }
