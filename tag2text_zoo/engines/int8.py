@@ -10,6 +10,8 @@ is the fast path; results follow float32 closely but not exactly.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import warnings
 from collections.abc import Container
 
@@ -60,8 +62,26 @@ def quantize_linear_layers(model: nn.Module, keep: Container[str] = ()) -> int:
     """Replaces every :class:`~torch.nn.Linear` of ``model`` by an :class:`Int8Linear`, except
     those whose qualified names are in ``keep``; returns how many were replaced.
 
-    A layer shared by several parents (tied layers) becomes one int8 layer, still shared.
+    A layer shared by several parents (tied layers) becomes one int8 layer, still shared. The
+    replaced float weights' memory goes back to the system.
     """
+    replaced = _swap_linear_layers(model, keep)
+    _return_freed_memory()
+    return replaced
+
+
+def _return_freed_memory() -> None:
+    """Returns freed heap pages to the system: glibc keeps them, and a full-size Tag2Text's
+    process stayed 0.9 GB larger in int8 than needed (as large as in float32) without this."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim this way
+        pass
+
+
+def _swap_linear_layers(model: nn.Module, keep: Container[str]) -> int:
     swapped: dict[int, Int8Linear] = {}
     names = {id(module): name for name, module in model.named_modules()}
     for parent in list(model.modules()):
