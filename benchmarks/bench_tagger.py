@@ -32,7 +32,7 @@ import torch
 from official import OfficialBuild, OfficialProcess
 from random_models import BenchModel
 
-from tag2text_zoo import Tagger, load_tagger
+from tag2text_zoo import Tagger, TagResult, load_tagger
 from tag2text_zoo.assets.catalogue import CATALOGUE
 from tag2text_zoo.defaults import TAGGER_BATCH_SIZE
 
@@ -146,10 +146,9 @@ def side_by_side(
     return times, outputs
 
 
-def quality(fp32: Tagger, low: Tagger, pixels: torch.Tensor) -> dict:
-    """Tags (class by class) and captions of a lower-precision tagger against float32's on the
-    same images."""
-    a = fp32.predict_tensors(pixels, caption=fp32.can_caption)
+def quality(fp32: Tagger, a: list[TagResult], low: Tagger, pixels: torch.Tensor) -> dict:
+    """Tags (class by class) and captions of a lower-precision tagger against float32's ``a``
+    on the same images."""
     b = low.predict_tensors(pixels, caption=fp32.can_caption)
     thresholds = fp32.thresholds.cpu()
     margins = []
@@ -319,8 +318,10 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             agreement[side, mode] = a
     rows = summarise(times, flops, peaks, agreement)
+    quality_pixels = pixels[: args.quality_images]
+    fp32_results = fp32.predict_tensors(quality_pixels, caption=fp32.can_caption)
     quality_rows = {
-        label: quality(fp32, tagger, pixels[: args.quality_images])
+        label: quality(fp32, fp32_results, tagger, quality_pixels)
         for label, tagger in taggers.items()
         if label != "float32"
     }
