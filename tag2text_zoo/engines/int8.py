@@ -1,7 +1,8 @@
 """int8 weights for the CPU: linear layers as dynamically quantised int8 matrix products.
 
 Each weight is quantised once, symmetrically per output channel; each call quantises its input
-per tensor and accumulates in int32 (PyTorch's ``quantized::linear_dynamic``, the fbgemm/x86 kernel
+per tensor (8 bits where the CPU's kernel sums products exactly, 7 where it could saturate) and
+accumulates in int32 (PyTorch's ``quantized::linear_dynamic``, the fbgemm/x86 kernel
 behind ``torch.ao``'s dynamic quantisation). ``torch.ao.quantization`` is deprecated in favour of
 torchao, whose eager int8 layer ran about 20x slower than float32 on a 2-core AVX2 CPU, so the
 module swap is done here and only the kernel is PyTorch's. On a CPU without bfloat16 units this
@@ -11,6 +12,7 @@ is the fast path; results follow float32 closely but not exactly.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import warnings
 from collections.abc import Container
@@ -39,11 +41,26 @@ class Int8Linear(nn.Module):
         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # reduce_range: 7-bit activations, so that AVX2's 16-bit pair sums cannot saturate
-        return torch.ops.quantized.linear_dynamic(x, self._packed, True)
+        return torch.ops.quantized.linear_dynamic(x, self._packed, not full_range_is_exact())
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+@functools.cache
+def full_range_is_exact() -> bool:
+    """Whether the int8 kernel sums 8-bit inputs exactly on this CPU.
+
+    AVX2 (and AVX-512 without VNNI) adds pairs of u8 x s8 products in 16 bits, which saturate
+    for large inputs; PyTorch's answer is ``reduce_range`` (7-bit inputs), which doubles the
+    rounding error. VNNI and AMX accumulate in 32 bits. Rather than reading CPU flags, this runs
+    the worst case: every input at 255 and every weight at 127, whose pair sums (64,770)
+    overflow 16 bits.
+    """
+    ones = nn.Linear(256, 64, bias=False)
+    nn.init.ones_(ones.weight)
+    out = torch.ops.quantized.linear_dynamic(torch.ones(4, 256), Int8Linear(ones)._packed, False)
+    return bool(torch.allclose(out, torch.full_like(out, 256.0), rtol=1e-3))
 
 
 def check_int8_supported(device: torch.device) -> None:

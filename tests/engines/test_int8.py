@@ -14,7 +14,12 @@ from torch import nn
 
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines.device import resolve_precision
-from tag2text_zoo.engines.int8 import Int8Linear, check_int8_supported, quantize_linear_layers
+from tag2text_zoo.engines.int8 import (
+    Int8Linear,
+    check_int8_supported,
+    full_range_is_exact,
+    quantize_linear_layers,
+)
 
 CLIP = FIXTURES / "tagalign-tiny" / "clip"
 
@@ -33,6 +38,22 @@ def test_int8_linear_follows_the_float_layer(bias):
     view = torch.randn(7, 3, 96).transpose(0, 1)  # not contiguous
     torch.testing.assert_close(int8(view), int8(view.contiguous()), rtol=0, atol=0)
     assert (int8.in_features, int8.out_features) == (96, 40)
+
+
+def test_inputs_keep_8_bits_where_the_kernel_sums_them_exactly():
+    """7-bit inputs (reduce_range) only where 8-bit ones could saturate: they double the error."""
+    torch.manual_seed(0)
+    linear = nn.Linear(768, 256)
+    int8 = Int8Linear(linear)
+    x = torch.randn(64, 768)
+    with torch.inference_mode():
+        ref, out = linear(x), int8(x)
+        seven_bits = torch.ops.quantized.linear_dynamic(x, int8._packed, True)
+    if not full_range_is_exact():
+        torch.testing.assert_close(out, seven_bits, rtol=0, atol=0)
+        return
+    error, error_7 = ((y - ref).abs().max() / ref.abs().max() for y in (out, seven_bits))
+    assert error < 0.7 * error_7, (error, error_7)
 
 
 def test_shared_layers_stay_shared_and_kept_ones_stay_float():
