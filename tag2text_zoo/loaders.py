@@ -21,7 +21,7 @@ from .assets.model_dir import ModelDirectory
 from .engines.dense import load_dense_segmenter
 from .engines.device import resolve_precision
 from .engines.grounded import load_grounded_segmenter
-from .engines.tagger import Tagger, check_open_set
+from .engines.tagger import Tagger, check_compilable, check_open_set
 from .engines.tokenizer import TagTokenizer
 from .engines.vocabulary import VocabularyEncoder
 from .models import build_uninitialized, load_checkpoint
@@ -80,11 +80,12 @@ def load_tagger(
             run faster, Swin-B 12% in float32 and 20% in bfloat16 there).
 
     Raises:
-        ValueError: a vocabulary for a model without CLIP label embeddings (Tag2Text), checked
-            before the weights load.
+        ValueError: a vocabulary for a model without CLIP label embeddings (Tag2Text), or
+            ``compile_encoder`` with int8, checked before the weights load.
     """
     # refuse bad values before loading
-    resolve_precision(device, dtype, allow_float64=True, allow_int8=True)
+    precision = resolve_precision(device, dtype, allow_float64=True, allow_int8=True)
+    check_compilable(precision, bool(options.get("compile_encoder")))
     model_dir = resolve_model_dir(name_or_dir, models_dir)
     cfg = model_dir.config
     if vocabulary is not None:

@@ -15,7 +15,13 @@ from ..defaults import TAGGER_BATCH_SIZE
 from ..models.config import GenerationConfig, ModelConfig
 from .beam_search import beam_search, sample
 from .caption_decoder import CaptionDecoder
-from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
+from .device import (
+    Precision,
+    autocast,
+    images_per_pass,
+    precast_for_autocast,
+    resolve_precision,
+)
 from .int8 import quantize_linear_layers
 from .preprocess import (
     ImageInput,
@@ -78,6 +84,13 @@ def _user_tag_string(tags: SpecifiedTags) -> str | None:
     return " | ".join(n for n in names if n) or None
 
 
+def check_compilable(precision: Precision, compile_encoder: bool) -> None:
+    """Raises ValueError for ``compile_encoder`` with int8 layers: the compiled encoder is
+    built and tested for float weights only."""
+    if compile_encoder and precision.int8:
+        raise ValueError("compile_encoder does not support dtype 'int8'")
+
+
 def check_open_set(config: ModelConfig) -> None:
     """Raises ValueError unless the model can take an open-set vocabulary (RAM, RAM++)."""
     if config.label_embed is None:
@@ -119,9 +132,8 @@ class Tagger:
         self._input_dtype = precision.weights
         if self.autocast_dtype is not None:
             precast_for_autocast(self.model, self.autocast_dtype)
+        check_compilable(precision, compile_encoder)
         if precision.int8:
-            if compile_encoder:
-                raise ValueError("compile_encoder does not support dtype 'int8'")
             quantize_linear_layers(self.model, keep=_FLOAT_LINEAR_LAYERS)
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
         # cores), passes of new sizes a few times more (then the batch is dynamic).

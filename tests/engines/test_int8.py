@@ -12,7 +12,7 @@ import torch
 from data_paths import FIXTURES
 from torch import nn
 
-from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
+from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger, loaders
 from tag2text_zoo.engines.device import resolve_precision
 from tag2text_zoo.engines.int8 import (
     Int8Linear,
@@ -122,9 +122,15 @@ def test_int8_is_for_taggers_on_the_cpu(tag2text_dir, grounded_dirs, monkeypatch
             load()
     with pytest.raises(ValueError, match="runs on the CPU only; use bfloat16 on a GPU"):
         check_int8_supported(torch.device("cuda"))
-    with pytest.raises(ValueError, match="compile_encoder does not support dtype 'int8'"):
-        load_tagger(tag2text_dir, device="cpu", dtype="int8", compile_encoder=True)
+    with monkeypatch.context() as patch:  # refused before the checkpoint loads
+        patch.setattr(loaders, "load_checkpoint", _must_not_load)
+        with pytest.raises(ValueError, match="compile_encoder does not support dtype 'int8'"):
+            load_tagger(tag2text_dir, device="cpu", dtype="int8", compile_encoder=True)
     if "qnnpack" in torch.backends.quantized.supported_engines:
         monkeypatch.setattr(torch.backends.quantized, "engine", "qnnpack")
         with pytest.raises(ValueError, match="it is 'qnnpack' here"):
             check_int8_supported(torch.device("cpu"))
+
+
+def _must_not_load(*args, **kwargs):
+    raise AssertionError("the checkpoint was loaded before the options were checked")
