@@ -66,7 +66,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         default="float32",
         choices=defaults.TAGGER_DTYPES,
-        help="bfloat16: fast on GPUs and CPUs with AVX-512/AMX; int8: fast on other CPUs",
+        help="bfloat16: fast on GPUs and CPUs with AMX; int8: fast on other CPUs",
     )
     parser.add_argument("--threshold", type=_fraction, default=None, help="global tag threshold")
     parser.add_argument("--batch-size", type=_positive, default=defaults.TAGGER_BATCH_SIZE)

@@ -63,8 +63,7 @@ def load_tagger(
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; default: CUDA when available.
         dtype: ``"float32"``; ``"bfloat16"`` / ``"float16"`` run under autocast; ``"int8"``
             (CPU only): linear layers as int8 matrix products, the fast path on CPUs without
-            bfloat16 units (not exact: a full-size Tag2Text's tag probabilities moved by up to
-            0.012).
+            AMX (not exact: a full-size Tag2Text's tag probabilities moved by up to 0.012).
         models_dir: where catalogue models are downloaded (default ``$TAG2TEXT_ZOO_HOME`` or
             ``~/.cache/tag2text_zoo``).
         generation: caption settings overriding the model's (``num_beams``, ``max_length``,

@@ -5,7 +5,7 @@ per tensor (8 bits where the CPU's kernel sums products exactly, 7 where it coul
 accumulates in int32 (PyTorch's ``quantized::linear_dynamic``, the fbgemm/x86 kernel
 behind ``torch.ao``'s dynamic quantisation). ``torch.ao.quantization`` is deprecated in favour of
 torchao, whose eager int8 layer ran about 20x slower than float32 on a 2-core AVX2 CPU, so the
-module swap is done here and only the kernel is PyTorch's. On a CPU without bfloat16 units this
+module swap is done here and only the kernel is PyTorch's. On a CPU without AMX this
 is the fast path; results follow float32 closely but not exactly.
 """
 
