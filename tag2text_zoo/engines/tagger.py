@@ -127,12 +127,12 @@ class Tagger:
         self.tag_names_chinese = tag_names_chinese
         self.tokenizer = tokenizer
         precision = resolve_precision(device, dtype, allow_float64=True, allow_int8=True)
+        check_compilable(precision, compile_encoder)
         self.device, self.autocast_dtype = precision.device, precision.autocast
         self.model = model.to(self.device, precision.weights).eval()
         self._input_dtype = precision.weights
         if self.autocast_dtype is not None:
             precast_for_autocast(self.model, self.autocast_dtype)
-        check_compilable(precision, compile_encoder)
         if precision.int8:
             quantize_linear_layers(self.model, keep=_FLOAT_LINEAR_LAYERS)
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
