@@ -29,19 +29,12 @@ class Int8Linear(nn.Module):
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        weight = linear.weight.detach().to("cpu", torch.float32)
-        scales = (weight.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
-        zero_points = torch.zeros(len(scales), dtype=torch.long)
-        with warnings.catch_warnings():  # PyTorch deprecates quantised tensors, not the kernel
-            warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per")
-            qweight = torch.quantize_per_channel(
-                weight, scales.double(), zero_points, 0, torch.qint8
-            )
         bias = None if linear.bias is None else linear.bias.detach().to("cpu", torch.float32)
-        self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
+        self._packed = _pack(linear.weight.detach(), bias)
+        self._reduce_range = not full_range_is_exact()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x, self._packed, not full_range_is_exact())
+        return torch.ops.quantized.linear_dynamic(x, self._packed, self._reduce_range)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
@@ -57,10 +50,20 @@ def full_range_is_exact() -> bool:
     the worst case: every input at 255 and every weight at 127, whose pair sums (64,770)
     overflow 16 bits.
     """
-    ones = nn.Linear(256, 64, bias=False)
-    nn.init.ones_(ones.weight)
-    out = torch.ops.quantized.linear_dynamic(torch.ones(4, 256), Int8Linear(ones)._packed, False)
+    packed = _pack(torch.ones(64, 256), None)
+    out = torch.ops.quantized.linear_dynamic(torch.ones(4, 256), packed, False)
     return bool(torch.allclose(out, torch.full_like(out, 256.0), rtol=1e-3))
+
+
+def _pack(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.ScriptObject:
+    """``weight`` quantised symmetrically per output channel and packed for the int8 kernel."""
+    weight = weight.to("cpu", torch.float32)
+    scales = (weight.abs().amax(dim=1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
+    zero_points = torch.zeros(len(scales), dtype=torch.long)
+    with warnings.catch_warnings():  # PyTorch deprecates quantised tensors, not the kernel
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per")
+        qweight = torch.quantize_per_channel(weight, scales.double(), zero_points, 0, torch.qint8)
+    return torch.ops.quantized.linear_prepack(qweight, bias)
 
 
 def check_int8_supported(device: torch.device) -> None:
