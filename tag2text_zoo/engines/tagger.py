@@ -22,8 +22,8 @@ from .device import (
     precast_for_autocast,
     resolve_precision,
 )
-from .few_rows import use_few_rows_products
 from .int8 import quantize_linear_layers
+from .onednn_linear import use_onednn_products
 from .preprocess import (
     ImageInput,
     ImageLoadError,
@@ -85,17 +85,6 @@ def _user_tag_string(tags: SpecifiedTags) -> str | None:
     return " | ".join(n for n in names if n) or None
 
 
-def _decodes_float32_on_cpu(precision: Precision) -> bool:
-    """Whether the caption decoder's products are float32 ones on the CPU, the case that
-    :mod:`.few_rows` speeds up (bfloat16's few-row products were no faster that way)."""
-    return (
-        precision.device.type == "cpu"
-        and precision.weights == torch.float32
-        and precision.autocast is None
-        and not precision.int8
-    )
-
-
 def check_compilable(precision: Precision, compile_encoder: bool) -> None:
     """Raises ValueError for ``compile_encoder`` with int8 layers: the compiled encoder is
     built and tested for float weights only."""
@@ -147,8 +136,8 @@ class Tagger:
             precast_for_autocast(self.model, self.autocast_dtype)
         if precision.int8:
             quantize_linear_layers(self.model, keep=_FLOAT_LINEAR_LAYERS)
-        elif _decodes_float32_on_cpu(precision) and hasattr(self.model, "text_decoder"):
-            use_few_rows_products(self.model.text_decoder)
+        if hasattr(self.model, "text_decoder"):  # its float32 layers on the CPU, if any
+            use_onednn_products(self.model.text_decoder)
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
         # cores), passes of new sizes a few times more (then the batch is dynamic).
         self._compiled_encoder = (
