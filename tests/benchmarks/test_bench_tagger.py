@@ -11,6 +11,13 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import torch
+from torch import nn
+
+from tag2text_zoo import load_tagger
+from tag2text_zoo.engines import onednn_linear
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -57,8 +64,6 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
 def test_a_repeated_tag_name_is_measured_at_its_class_nearest_the_threshold(monkeypatch):
     """Tag2Text's list repeats names; a flipped name must not be blamed on another class's
     probability (it once reported a 0.56 margin for a 0.001 flip)."""
-    import torch
-
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from bench_tagger import compare_tags
 
@@ -82,3 +87,24 @@ def test_readme_performance_table_is_the_one_the_committed_results_give(monkeypa
     table = summary_table(results)
     assert table.count("\n") == 5  # header, rule, Tag2Text's two modes, RAM, RAM++
     assert table in (BENCHMARKS.parent / "README.md").read_text()
+
+
+def test_flops_count_the_float32_decoders_onednn_products(
+    tag2text_dir, tag2text_images, monkeypatch
+):
+    """The float32 caption decoder's oneDNN products count as the plain layers' would, so the
+    fraction of the hardware limit stays true."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from bench_tagger import flops_per_image
+
+    def flops(tagger):
+        pixels = torch.stack([tagger.preprocess(p) for p in tag2text_images[:2]])
+        return flops_per_image(tagger, pixels, "tags+caption")
+
+    onednn = load_tagger(tag2text_dir, device="cpu", exif_transpose=False)
+    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda: False)
+    plain = load_tagger(tag2text_dir, device="cpu", exif_transpose=False)
+    layers = [type(m) for m in onednn.model.text_decoder.modules() if isinstance(m, nn.Linear)]
+    if onednn_linear.OneDnnLinear not in layers:
+        pytest.skip("this PyTorch has no oneDNN linear product")
+    assert flops(onednn) == flops(plain) > 0
