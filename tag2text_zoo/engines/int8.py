@@ -20,6 +20,8 @@ from collections.abc import Container
 import torch
 from torch import nn
 
+from .linear_swap import swap_linear_layers
+
 _ENGINES = ("x86", "fbgemm")  # the quantised engines with AVX2 / AVX-512 int8 kernels
 
 
@@ -85,7 +87,9 @@ def quantize_linear_layers(model: nn.Module, keep: Container[str] = ()) -> int:
     A layer shared by several parents (tied layers) becomes one int8 layer, still shared. The
     replaced float weights' memory goes back to the system.
     """
-    replaced = _swap_linear_layers(model, keep)
+    replaced = swap_linear_layers(
+        model, lambda name, layer: None if name in keep else Int8Linear(layer)
+    )
     _return_freed_memory()
     return replaced
 
@@ -99,16 +103,3 @@ def _return_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (musl): nothing to trim this way
         pass
-
-
-def _swap_linear_layers(model: nn.Module, keep: Container[str]) -> int:
-    swapped: dict[int, Int8Linear] = {}
-    names = {id(module): name for name, module in model.named_modules()}
-    for parent in list(model.modules()):
-        for child_name, child in list(parent.named_children()):
-            if type(child) is not nn.Linear or names.get(id(child)) in keep:
-                continue
-            if id(child) not in swapped:
-                swapped[id(child)] = Int8Linear(child)
-            setattr(parent, child_name, swapped[id(child)])
-    return len(swapped)

@@ -19,6 +19,8 @@ import functools
 import torch
 from torch import nn
 
+from .linear_swap import swap_linear_layers
+
 
 class OneDnnLinear(nn.Linear):
     """An :class:`~torch.nn.Linear` sharing another's parameters (ties stay tied) whose float32
@@ -40,7 +42,9 @@ def _autocast_or_autograd() -> bool:
     return torch.is_grad_enabled() or torch.is_autocast_enabled("cpu")
 
 
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+def _onednn_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
@@ -63,14 +67,11 @@ def use_onednn_products(model: nn.Module) -> int:
     :func:`onednn_linear_works`; returns how many were replaced."""
     if not onednn_linear_works():
         return 0
-    swapped: dict[int, OneDnnLinear] = {}
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is not nn.Linear or child.weight.dtype != torch.float32:
-                continue
-            if child.weight.device.type != "cpu":
-                continue
-            if id(child) not in swapped:
-                swapped[id(child)] = OneDnnLinear(child)
-            setattr(parent, name, swapped[id(child)])
-    return len(swapped)
+    return swap_linear_layers(model, _onednn_layer)
+
+
+def _onednn_layer(name: str, layer: nn.Linear) -> OneDnnLinear | None:
+    """``layer`` as a :class:`OneDnnLinear` if it is float32 on the CPU."""
+    if layer.weight.dtype != torch.float32 or layer.weight.device.type != "cpu":
+        return None
+    return OneDnnLinear(layer)
