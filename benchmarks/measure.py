@@ -66,8 +66,9 @@ def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of the matrix products, convolutions and attention that ``fn`` runs (with oneDNN's
     linear product, which the float32 caption decoder uses on the CPU, and PyTorch's counter
     does not know)."""
-    onednn = {torch.ops.mkldnn._linear_pointwise: _linear_flops}
-    with FlopCounterMode(display=False, custom_mapping=onednn) as counter:
+    onednn = getattr(torch.ops.mkldnn, "_linear_pointwise", None)  # absent from some builds
+    formulas = {} if onednn is None else {onednn: _linear_flops}
+    with FlopCounterMode(display=False, custom_mapping=formulas) as counter:
         fn()
     return counter.get_total_flops()
 
