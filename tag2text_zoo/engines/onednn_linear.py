@@ -1,15 +1,17 @@
-"""float32 linear layers of the caption decoder through oneDNN's product on the CPU.
+"""float32 linear layers through oneDNN's product on the CPU.
 
-A decoding step multiplies every decoder weight by one row per beam: 3 to 96 rows. For so few
-rows MKL's float32 product (what :func:`torch.nn.functional.linear` runs on the CPU) was slow on a
-2-core Zen 4 EPYC: 6-12 GFLOP/s at 3 rows, 26-44 at 9, 83-131 at 48, where oneDNN's, the
-library behind PyTorch's bfloat16 products, ran 24-34, 65-80 and 140-169 (the decoder's shapes,
-weights too large for the cache, each measured against the other), and decoding captions for 16
-images took 0.28 s per image instead of 0.35-0.40, with the same captions. Both compute in
-float32; the sums may be ordered differently. For the encoders' large products the two were
-within 15% of each other either way, so only the decoder is switched. The product is
-``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for oneDNN linear layers;
-:func:`onednn_linear_works` checks it once per process, and layers stay as they are without it.
+PyTorch runs a float32 ``nn.Linear`` on the CPU as MKL's ``addmm``: it first copies the bias
+into every row of a freshly allocated output (a pass over memory whose pages are faulted in
+there), then multiplies. oneDNN's product, the library behind PyTorch's bfloat16 products, adds
+the bias as it writes. On a 2-core Zen 4 EPYC, with Tag2Text on 8 images, the profiler put MKL's
+products and their bias copies at 12.6 s of 16.0, oneDNN's products at 8.5 s of 11.8; tags took
+1.06-1.09 s per image instead of 1.15-1.31 and tags + caption 1.44-1.61 instead of 1.88-2.16
+(interleaved processes), with the same tags and captions. For a caption decoder's few rows (3
+to 96, one per beam) MKL was slower still: 6-12 GFLOP/s at 3 rows, 26-44 at 9, 83-131 at 48,
+oneDNN 24-34, 65-80 and 140-169. Both compute in float32; the sums may be ordered differently.
+The product is ``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for
+oneDNN linear layers; :func:`onednn_linear_works` checks it once per process, and layers stay as
+they are without it.
 """
 
 from __future__ import annotations
@@ -24,22 +26,28 @@ from .linear_swap import swap_linear_layers
 
 class OneDnnLinear(nn.Linear):
     """An :class:`~torch.nn.Linear` sharing another's parameters (ties stay tied) whose float32
-    CPU products are oneDNN's (without autocast or autograd; otherwise it is the plain layer)."""
+    CPU products are oneDNN's (without autocast, autograd or compilation; otherwise it is the
+    plain layer)."""
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__(linear.in_features, linear.out_features, bias=False, device="meta")
         self.weight, self.bias = linear.weight, linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dtype != torch.float32 or _autocast_or_autograd():
+        if x.device.type != "cpu" or x.dtype != torch.float32 or _plain_layer_needed():
             return super().forward(x)
         return _onednn_linear(x, self.weight, self.bias)
 
 
-def _autocast_or_autograd() -> bool:
-    """Whether the plain layer must run: under autocast its product is not a float32 one, and
-    oneDNN's product has no gradient."""
-    return torch.is_grad_enabled() or torch.is_autocast_enabled("cpu")
+def _plain_layer_needed() -> bool:
+    """Whether the plain layer must run: under autocast its product is not a float32 one,
+    oneDNN's product has no gradient, and ``torch.compile`` does not trace it (the compiler picks
+    its own products)."""
+    return (
+        torch.is_grad_enabled()
+        or torch.is_autocast_enabled("cpu")
+        or torch.compiler.is_compiling()
+    )
 
 
 def _onednn_linear(

@@ -136,8 +136,7 @@ class Tagger:
             precast_for_autocast(self.model, self.autocast_dtype)
         if precision.int8:
             quantize_linear_layers(self.model, keep=_FLOAT_LINEAR_LAYERS)
-        if hasattr(self.model, "text_decoder"):  # its float32 layers on the CPU, if any
-            use_onednn_products(self.model.text_decoder)
+        use_onednn_products(self.model)  # its float32 linear layers on the CPU, if any
         # torch.compile is lazy: the first pass compiles (about a minute for Swin-B on 2 CPU
         # cores), passes of new sizes a few times more (then the batch is dynamic).
         self._compiled_encoder = (

@@ -104,8 +104,8 @@ def test_an_int8_tagger_quantises_its_linear_layers(
 
 def test_ram_keeps_its_per_class_scorer_in_float32(one_torch_thread):
     tagger = load_tagger(FIXTURES / "ram-tiny", device="cpu", dtype="int8", exif_transpose=False)
-    float_layers = [name for name, m in tagger.model.named_modules() if type(m) is nn.Linear]
-    assert float_layers == ["fc"]
+    float_layers = [name for name, m in tagger.model.named_modules() if isinstance(m, nn.Linear)]
+    assert float_layers == ["fc"] and tagger.model.fc.weight.dtype == torch.float32
     assert isinstance(tagger.model.image_proj, Int8Linear)
 
 

@@ -1,6 +1,6 @@
-"""float32 caption decoders on the CPU take oneDNN's linear products (engines/onednn_linear.py):
-the same outputs as nn.Linear, the same parameters (ties kept), and only where they apply.
-The golden captions through this path are checked by the parity tests in test_tagger.py."""
+"""float32 taggers on the CPU take oneDNN's linear products (engines/onednn_linear.py): the same
+outputs as nn.Linear, the same parameters (ties kept), and only where they apply. The golden
+tags and captions through this path are checked by the parity tests in test_tagger.py."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def test_the_plain_layer_where_onednn_does_not_apply(monkeypatch):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert layer(torch.randn(4, 16)).dtype == torch.bfloat16  # autocast's product
         layer.double()(torch.randn(4, 16, dtype=torch.float64))  # not float32
+        layer.float()
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+        assert layer(torch.randn(4, 16)).shape == (4, 8)  # traced by torch.compile: its choice
 
 
 def test_parameters_and_ties_are_kept(monkeypatch):
@@ -75,12 +78,18 @@ def test_nothing_is_swapped_without_the_product(monkeypatch):
 
 @needs_onednn
 @pytest.mark.parametrize(("dtype", "expected"), [("float32", True), ("bfloat16", False)])
-def test_a_float32_tagger_on_the_cpu_decodes_with_it(
+def test_a_float32_tagger_on_the_cpu_runs_every_linear_layer_with_it(
     tag2text_dir, one_torch_thread, dtype, expected
 ):
     tagger = load_tagger(tag2text_dir, device="cpu", dtype=dtype, exif_transpose=False)
-    decoder_layers = [m for m in tagger.model.text_decoder.modules() if isinstance(m, nn.Linear)]
-    assert decoder_layers
-    assert all(isinstance(m, OneDnnLinear) == expected for m in decoder_layers)
-    encoder_layers = [m for m in tagger.model.visual_encoder.modules() if isinstance(m, nn.Linear)]
-    assert not any(isinstance(m, OneDnnLinear) for m in encoder_layers)
+    for part in ("visual_encoder", "tagging_head", "tag_encoder", "text_decoder"):
+        layers = [m for m in getattr(tagger.model, part).modules() if isinstance(m, nn.Linear)]
+        assert layers, part
+        assert all(isinstance(m, OneDnnLinear) == expected for m in layers), part
+
+
+@needs_onednn
+def test_an_int8_tagger_keeps_its_float32_layers_on_onednn(ram_family_dir, one_torch_thread):
+    tagger = load_tagger(ram_family_dir, device="cpu", dtype="int8", exif_transpose=False)
+    onednn = [name for name, m in tagger.model.named_modules() if isinstance(m, OneDnnLinear)]
+    assert onednn == ["fc"]  # the layer int8 leaves in float32: RAM's class scorer
