@@ -3,15 +3,15 @@
 PyTorch runs a float32 ``nn.Linear`` on the CPU as MKL's ``addmm``: it first copies the bias
 into every row of a freshly allocated output (a pass over memory whose pages are faulted in
 there), then multiplies. oneDNN's product, the library behind PyTorch's bfloat16 products, adds
-the bias as it writes. On a 2-core Zen 4 EPYC, with Tag2Text on 8 images, the profiler put MKL's
-products and their bias copies at 12.6 s of 16.0, oneDNN's products at 8.5 s of 11.8; tags took
-1.06-1.09 s per image instead of 1.15-1.31 and tags + caption 1.44-1.61 instead of 1.88-2.16
-(interleaved processes), with the same tags and captions. For a caption decoder's few rows (3
-to 96, one per beam) MKL was slower still: 6-12 GFLOP/s at 3 rows, 26-44 at 9, 83-131 at 48,
-oneDNN 24-34, 65-80 and 140-169. Both compute in float32; the sums may be ordered differently.
-The product is ``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for
-oneDNN linear layers; :func:`onednn_linear_works` checks it once per process, and layers stay as
-they are without it.
+the bias as it writes. On a 2-core Zen 4 EPYC, with Tag2Text on 8 images, the profiler put
+matrix products and copies (the bias copies among them) at 12.6 s of 16.0 with MKL's products,
+8.5 s of 11.8 with oneDNN's; tags took 1.06-1.25 s per image instead of 1.15-1.46 and tags +
+caption 1.44-1.61 instead of 1.88-2.16 (interleaved processes), with the same tags and
+captions. For a caption decoder's few rows (3 to 96, one per beam) MKL was slower still: 6-12
+GFLOP/s at 3 rows, 26-44 at 9, 83-131 at 48, oneDNN 24-34, 65-80 and 140-169. Both compute in
+float32; the sums may be ordered differently. The product is
+``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for oneDNN linear layers;
+:func:`onednn_linear_works` checks it once per process, and layers stay as they are without it.
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ def _plain_layer_needed() -> bool:
     oneDNN's product has no gradient, and ``torch.compile`` does not trace it (the compiler picks
     its own products)."""
     return (
-        torch.is_grad_enabled()
-        or torch.is_autocast_enabled("cpu")
-        or torch.compiler.is_compiling()
+        torch.is_grad_enabled() or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
     )
 
 
