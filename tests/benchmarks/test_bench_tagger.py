@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -89,11 +90,11 @@ def test_readme_performance_table_is_the_one_the_committed_results_give(monkeypa
     assert table in (BENCHMARKS.parent / "README.md").read_text()
 
 
-def test_flops_count_the_float32_decoders_onednn_products(
+def test_flops_count_the_float32_taggers_onednn_products(
     tag2text_dir, tag2text_images, monkeypatch
 ):
-    """The float32 caption decoder's oneDNN products count as the plain layers' would, so the
-    fraction of the hardware limit stays true."""
+    """A float32 tagger's oneDNN products count as the plain layers' would, so the fraction of
+    the hardware limit stays true."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     from bench_tagger import flops_per_image
 
@@ -108,3 +109,24 @@ def test_flops_count_the_float32_decoders_onednn_products(
     if onednn_linear.OneDnnLinear not in layers:
         pytest.skip("this PyTorch has no oneDNN linear product")
     assert flops(onednn) == flops(plain) > 0
+
+
+@pytest.mark.skipif(not onednn_linear.onednn_linear_works(), reason="no oneDNN linear product")
+def test_the_float32_cpu_peak_is_the_faster_of_the_two_products(monkeypatch):
+    """The taggers run oneDNN's float32 product on the CPU, so the measured peak (the limit the
+    fractions are taken of) includes it: here ``F.linear`` is made slow, and the peak is not."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import measure
+
+    linear = torch.nn.functional.linear
+
+    def slow_linear(*args, **kwargs):
+        time.sleep(1.0)
+        return linear(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "F", SimpleNamespace(linear=slow_linear))
+    m, k, n = measure.PEAK_SHAPE
+    slow = 2 * m * k * n / 1e9  # GFLOP/s of a product that takes 1 s
+    assert measure.matmul_peak("float32", torch.device("cpu"), repeats=1) > slow
+    monkeypatch.setattr(measure, "onednn_linear_works", lambda: False)
+    assert measure.matmul_peak("float32", torch.device("cpu"), repeats=1) < slow
