@@ -26,6 +26,7 @@ from ..models.tagalign import (
 )
 from .dense_windows import normalise, resize_keep_ratio, sliding_windows
 from .device import autocast, precast_for_autocast, resolve_precision
+from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 
 # How TagAlign turns a class name into text, in evaluation and in training alike.
@@ -121,6 +122,9 @@ class DenseSegmenter:
             for module in (self.clip.vision_model, self.clip.visual_projection, projector):
                 if module is not None:
                     precast_for_autocast(module, self.autocast_dtype)
+        for module in (self.clip, projector):  # float32 linear layers on the CPU
+            if module is not None:
+                use_onednn_products(module)
         self.settings = settings
         self.batch_size = batch_size
         self._text_cache: dict[str, torch.Tensor] = {}

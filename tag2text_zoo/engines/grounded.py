@@ -21,6 +21,7 @@ from .device import autocast, images_per_pass, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
+from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
 
@@ -91,6 +92,8 @@ class GroundedSegmenter:
         self.detector_processor = detector_processor
         self.segmenter = segmenter.to(self.device).eval()
         self.segmenter_processor = segmenter_processor
+        for model in (self.detector, self.segmenter):  # float32 linear layers on the CPU
+            use_onednn_products(model)
         self.sam = sam_adapter(self.segmenter, segmenter_processor)
         self.box_threshold = box_threshold
         self.text_threshold = text_threshold

@@ -1,16 +1,20 @@
-"""float32 taggers on the CPU take oneDNN's linear products (engines/onednn_linear.py): the same
+"""float32 engines on the CPU take oneDNN's linear products (engines/onednn_linear.py): the same
 outputs as nn.Linear, the same parameters (ties kept), and only where they apply. The golden
-tags and captions through this path are checked by the parity tests in test_tagger.py."""
+tags and captions through this path are checked by the parity tests in test_tagger.py, the
+grounded and dense engines' outputs by theirs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from data_paths import FIXTURES
 from torch import nn
 
-from tag2text_zoo import load_tagger
+from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines import onednn_linear
 from tag2text_zoo.engines.onednn_linear import OneDnnLinear, use_onednn_products
+
+CLIP = FIXTURES / "tagalign-tiny" / "clip"
 
 needs_onednn = pytest.mark.skipif(
     not onednn_linear.onednn_linear_works(), reason="this PyTorch has no oneDNN linear product"
@@ -93,3 +97,26 @@ def test_an_int8_tagger_keeps_its_float32_layers_on_onednn(ram_family_dir, one_t
     tagger = load_tagger(ram_family_dir, device="cpu", dtype="int8", exif_transpose=False)
     onednn = [name for name, m in tagger.model.named_modules() if isinstance(m, OneDnnLinear)]
     assert onednn == ["fc"]  # the layer int8 leaves in float32: RAM's class scorer
+
+
+def _linear_layers(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+@needs_onednn
+def test_the_grounded_and_dense_engines_run_their_float32_layers_with_it(
+    grounded_dirs, one_torch_thread
+):
+    grounded = load_grounded_segmenter(*grounded_dirs, device="cpu")
+    dense = load_dense_segmenter(CLIP, device="cpu")
+    for model in (grounded.detector, grounded.segmenter, dense.clip):
+        layers = _linear_layers(model)
+        assert layers and all(isinstance(m, OneDnnLinear) for m in layers)
+
+
+@needs_onednn
+def test_a_bfloat16_dense_engine_swaps_only_the_layers_left_in_float32(one_torch_thread):
+    dense = load_dense_segmenter(CLIP, device="cpu", dtype="bfloat16")
+    vision, text = _linear_layers(dense.clip.vision_model), _linear_layers(dense.clip.text_model)
+    assert vision and not any(isinstance(m, OneDnnLinear) for m in vision)  # cast once
+    assert text and all(isinstance(m, OneDnnLinear) for m in text)  # embeds outside autocast
