@@ -80,6 +80,10 @@ def test_nothing_is_swapped_without_the_product(monkeypatch):
     assert use_onednn_products(model) == 0 and type(model[0]) is nn.Linear
 
 
+def _linear_layers(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
 @needs_onednn
 @pytest.mark.parametrize(("dtype", "expected"), [("float32", True), ("bfloat16", False)])
 def test_a_float32_tagger_on_the_cpu_runs_every_linear_layer_with_it(
@@ -87,7 +91,7 @@ def test_a_float32_tagger_on_the_cpu_runs_every_linear_layer_with_it(
 ):
     tagger = load_tagger(tag2text_dir, device="cpu", dtype=dtype, exif_transpose=False)
     for part in ("visual_encoder", "tagging_head", "tag_encoder", "text_decoder"):
-        layers = [m for m in getattr(tagger.model, part).modules() if isinstance(m, nn.Linear)]
+        layers = _linear_layers(getattr(tagger.model, part))
         assert layers, part
         assert all(isinstance(m, OneDnnLinear) == expected for m in layers), part
 
@@ -97,10 +101,6 @@ def test_an_int8_tagger_keeps_its_float32_layers_on_onednn(ram_family_dir, one_t
     tagger = load_tagger(ram_family_dir, device="cpu", dtype="int8", exif_transpose=False)
     onednn = [name for name, m in tagger.model.named_modules() if isinstance(m, OneDnnLinear)]
     assert onednn == ["fc"]  # the layer int8 leaves in float32: RAM's class scorer
-
-
-def _linear_layers(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 @needs_onednn
