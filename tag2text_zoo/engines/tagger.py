@@ -22,6 +22,7 @@ from .device import (
     precast_for_autocast,
     resolve_precision,
 )
+from .heap import keeping_freed_memory
 from .int8 import quantize_linear_layers
 from .onednn_linear import use_onednn_products
 from .preprocess import (
@@ -353,6 +354,7 @@ class Tagger:
             raise ValueError("specified tags only steer captions, and no caption was asked for")
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def tag_probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Sigmoid tag probabilities ``[B, num_tags]`` (float32, on the device) of a preprocessed
         batch ``[B, 3, S, S]``, ``batch_size`` images per encoder pass (at most 4 on the CPU)."""
@@ -377,6 +379,7 @@ class Tagger:
         return (embeds[0] if len(embeds) == 1 else torch.cat(embeds)), torch.cat(logits)
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def predict_tensors(
         self,
         pixel_values: torch.Tensor,
@@ -419,6 +422,7 @@ class Tagger:
         return results
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def embed_tensors(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``[B, D]`` float32 L2-normalised image embeddings of a batch as
         :meth:`predict_tensors` takes it (returned on the CPU).
