@@ -26,6 +26,7 @@ from ..models.tagalign import (
 )
 from .dense_windows import normalise, resize_keep_ratio, sliding_windows
 from .device import autocast, precast_for_autocast, resolve_precision
+from .heap import keeping_freed_memory
 from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 
@@ -147,6 +148,7 @@ class DenseSegmenter:
         return torch.stack([self._text_cache[n] for n in names])
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def crop_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Projector and CLIP-branch features (BxExhxw float32, not normalised) of crops.
 
@@ -179,12 +181,14 @@ class DenseSegmenter:
         return fused
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def crop_maps(self, pixel_values: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
         """Fused class maps BxKxhxw (patch resolution) of crops sharing one class list."""
         main, clip_out = self.crop_features(pixel_values)
         return self._fuse(main, clip_out, text_embeds.to(self.device))
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def predict(
         self,
         images: Sequence[ImageInput],

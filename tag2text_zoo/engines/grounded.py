@@ -21,6 +21,7 @@ from .device import autocast, images_per_pass, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
+from .heap import keeping_freed_memory
 from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
@@ -119,6 +120,7 @@ class GroundedSegmenter:
         return build_prompts(tags, tokenizer, self.separator, self.max_text_tokens)
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def segment(
         self,
         images: Sequence[ImageInput],
@@ -144,6 +146,7 @@ class GroundedSegmenter:
         return self.segment_boxes(pils, detections)
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def detect(
         self, images: Sequence[Image.Image], prompts: Sequence[Sequence[PromptChunk]]
     ) -> list[Detections]:
@@ -178,6 +181,7 @@ class GroundedSegmenter:
         return [merge_passes(p, self.nms_iou) if p else Detections.empty() for p in passes]
 
     @torch.inference_mode()
+    @keeping_freed_memory
     def segment_boxes(
         self, images: Sequence[Image.Image], detections: Sequence[Detections]
     ) -> list[GroundedResult]:

@@ -1,6 +1,6 @@
 """Freed memory kept in the heap during CPU engine calls (engines/heap.py): inside the scope a
 freed block's pages are reused without faults, on leaving they go back to the system, the scope
-is counted, the process's own malloc settings win, and the taggers run their models inside it."""
+is counted, the process's own malloc settings win, and the engines run their models inside it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from data_paths import FIXTURES
 
-from tag2text_zoo import load_tagger
+from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines import heap
 
 needs_glibc = pytest.mark.skipif(heap._glibc() is None, reason="malloc is not glibc's here")
@@ -93,3 +94,25 @@ def _recording(call, depths: list[int]):
         return call(*args, **kwargs)
 
     return run
+
+
+def _record_depth(module: torch.nn.Module, depths: list[int]) -> None:
+    module.register_forward_pre_hook(lambda *_: depths.append(heap._depth))
+
+
+@needs_glibc
+def test_grounded_and_dense_engines_run_their_models_with_freed_memory_kept(grounded_dirs):
+    grounded = load_grounded_segmenter(
+        *grounded_dirs, device="cpu", box_threshold=0.0, text_threshold=0.0
+    )
+    dense = load_dense_segmenter(FIXTURES / "tagalign-tiny" / "clip", device="cpu")
+    depths: dict[str, list[int]] = {"detector": [], "segmenter": [], "clip": []}
+    _record_depth(grounded.detector, depths["detector"])
+    _record_depth(grounded.segmenter, depths["segmenter"])
+    _record_depth(dense.clip.vision_model.embeddings, depths["clip"])
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    (result,) = grounded.segment([image], [["cat", "dog"]])
+    dense.predict([image], ["cat", "dog"])
+    assert len(result.labels) > 0  # the segmenter ran
+    assert all(d and min(d) >= 1 for d in depths.values()), depths
+    assert heap._depth == 0
