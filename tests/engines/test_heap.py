@@ -74,28 +74,21 @@ def test_the_process_own_malloc_settings_are_left_alone(monkeypatch):
         heap._glibc.cache_clear()
 
 
+def _record_depth(module: torch.nn.Module, depths: list[int]) -> None:
+    """Appends the scope's depth to ``depths`` whenever ``module`` runs."""
+    module.register_forward_pre_hook(lambda *_: depths.append(heap._depth))
+
+
 @needs_glibc
 @pytest.mark.parametrize("method", ["predict_tensors", "tag_probabilities", "embed_tensors"])
 def test_taggers_run_their_models_with_freed_memory_kept(method):
     tagger = load_tagger(FIXTURES / "tag2text-tiny", device="cpu")
-    depths = []
-    tagger.model.encode_image = _recording(tagger.model.encode_image, depths)
+    depths: list[int] = []
+    _record_depth(tagger.model.visual_encoder.patch_embed, depths)
     pixels = torch.rand(2, 3, tagger.config.image_size, tagger.config.image_size)
     getattr(tagger, method)(pixels)
     assert depths == [1]
     assert heap._depth == 0
-
-
-def _recording(call, depths: list[int]):
-    def run(*args, **kwargs):
-        depths.append(heap._depth)
-        return call(*args, **kwargs)
-
-    return run
-
-
-def _record_depth(module: torch.nn.Module, depths: list[int]) -> None:
-    module.register_forward_pre_hook(lambda *_: depths.append(heap._depth))
 
 
 @needs_glibc
