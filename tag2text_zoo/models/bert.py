@@ -47,7 +47,8 @@ class MultiHeadAttention(nn.Module):
 
         ``kv`` may hold fewer rows than ``hidden`` (one per image while ``hidden`` holds that
         image's beams, consecutive): the beams are folded into the query axis, which is exact for
-        unmasked attention.
+        unmasked attention. Rows that are one row expanded (the tagging head's label queries,
+        the same for every image) are projected once.
         """
         rows, length, width = hidden.shape
         group = rows // kv[0].shape[0]
@@ -55,7 +56,10 @@ class MultiHeadAttention(nn.Module):
             if mask is not None or is_causal:
                 raise ValueError("grouped queries are only valid for unmasked attention")
             hidden = hidden.reshape(rows // group, group * length, width)
-        q = self._split(self.query(hidden))
+        if rows > 1 and hidden.stride(0) == 0:
+            q = self._split(self.query(hidden[:1]).expand(hidden.shape[0], -1, -1))
+        else:
+            q = self._split(self.query(hidden))
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal)
         return out.transpose(1, 2).flatten(2).reshape(rows, length, width)
 
