@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from tag2text_zoo.engines.int8 import Int8Linear
-from tag2text_zoo.engines.onednn_linear import OneDnnLinear, onednn_linear_works
+from tag2text_zoo.engines.onednn_linear import ONEDNN_DTYPES, OneDnnLinear, onednn_linear_works
 
 # The product the issue measured the hardware limit with: 3,429 label queries through a
 # 768 -> 3072 feed-forward layer (the tagging head's largest matrices).
@@ -44,9 +44,9 @@ def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, float]
 
 def matmul_peak(dtype: str, device: torch.device, repeats: int = 5) -> float:
     """Best GFLOP/s of a linear product on :data:`PEAK_SHAPE` in ``dtype`` (a measured, attainable
-    peak): ``F.linear``'s, and in float32 on the CPU also oneDNN's, which the taggers run there
-    (10-14% faster than ``F.linear`` on a Zen 4 EPYC); ``"int8"``: the taggers' int8 layer
-    (``engines/int8.py``, the CPU only)."""
+    peak): ``F.linear``'s, and in float32 and bfloat16 on the CPU also oneDNN's, which the
+    taggers run there (float32: 10-14% faster than ``F.linear`` on a Zen 4 EPYC); ``"int8"``:
+    the taggers' int8 layer (``engines/int8.py``, the CPU only)."""
     m, k, n = PEAK_SHAPE
     x = torch.randn(m, k, device=device)
     if dtype == "int8":
@@ -57,8 +57,8 @@ def matmul_peak(dtype: str, device: torch.device, repeats: int = 5) -> float:
         x = x.to(getattr(torch, dtype))
         weight = torch.randn(n, k, device=device).to(x.dtype)
         products = [functools.partial(F.linear, weight=weight)]
-        if device.type == "cpu" and x.dtype == torch.float32 and onednn_linear_works():
-            products.append(OneDnnLinear(nn.Linear(k, n, bias=False)))
+        if device.type == "cpu" and x.dtype in ONEDNN_DTYPES and onednn_linear_works(x.dtype):
+            products.append(OneDnnLinear(nn.Linear(k, n, bias=False).to(x.dtype)))
     best = math.inf
     for product in products:
         with torch.inference_mode():

@@ -1,17 +1,23 @@
-"""float32 linear layers through oneDNN's product on the CPU.
+"""Linear layers through oneDNN's product on the CPU, with the GELU that follows fused into it.
 
-PyTorch runs a float32 ``nn.Linear`` on the CPU as MKL's ``addmm``: it first copies the bias
-into every row of a freshly allocated output (a pass over memory whose pages are faulted in
-there), then multiplies. oneDNN's product, the library behind PyTorch's bfloat16 products, adds
-the bias as it writes. On a 2-core Zen 4 EPYC, with Tag2Text on 8 images, the profiler put
-matrix products and copies (the bias copies among them) at 12.6 s of 16.0 with MKL's products,
-8.5 s of 11.8 with oneDNN's; tags took 1.06-1.25 s per image instead of 1.15-1.46 and tags +
-caption 1.44-1.61 instead of 1.88-2.16 (interleaved processes), with the same tags and
-captions. For a caption decoder's few rows (3 to 96, one per beam) MKL was slower still: 6-12
-GFLOP/s at 3 rows, 26-44 at 9, 83-131 at 48, oneDNN 24-34, 65-80 and 140-169. Both compute in
-float32; the sums may be ordered differently. The product is
-``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for oneDNN linear layers;
-:func:`onednn_linear_works` checks it once per process, and layers stay as they are without it.
+PyTorch runs a float32 ``nn.Linear`` on the CPU as MKL's ``addmm``, and a bfloat16 one under
+autocast as an ``addmm`` too: it first copies the bias into every row of a freshly allocated
+output (a pass over memory whose pages are faulted in there), then multiplies. oneDNN's product
+adds the bias as it writes, and can apply an exact GELU there too, while the output is still in
+the cache. On a 2-core Zen 4 EPYC, with Tag2Text on 8 images, the profiler put matrix products
+and copies (the bias copies among them) at 12.6 s of 16.0 with MKL's float32 products, 8.5 s of
+11.8 with oneDNN's; tags took 1.06-1.25 s per image instead of 1.15-1.46 and tags + caption
+1.44-1.61 instead of 1.88-2.16 (interleaved processes), with the same tags and captions. For a
+caption decoder's few rows (3 to 96, one per beam) MKL was slower still: 6-12 GFLOP/s at 3 rows,
+26-44 at 9, 83-131 at 48, oneDNN 24-34, 65-80 and 140-169. Then bfloat16 layers (weights cast
+once, :func:`~.device.precast_for_autocast`) and the feed-forward GELUs of the Swin and BERT
+blocks: bfloat16 tags 0.569-0.582 s per image against 0.626-0.649 with ``addmm`` and a separate
+GELU, float32 0.972-1.056 against 1.005-1.097 (three rounds of interleaved processes, the same
+float32 probabilities). Sums may be ordered differently from ``addmm``'s.
+
+The product is ``torch.ops.mkldnn._linear_pointwise``, which PyTorch's compiler uses for oneDNN
+linear layers; :func:`onednn_linear_works` checks it once per process and dtype, and layers
+stay as they are without it.
 """
 
 from __future__ import annotations
@@ -19,65 +25,108 @@ from __future__ import annotations
 import functools
 
 import torch
+from timm.layers import Mlp
 from torch import nn
 
+from ..models.bert import Intermediate
 from .linear_swap import swap_linear_layers
+
+ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+# oneDNN's post-op and its algorithm argument per activation ("gelu" + "none": the exact erf GELU).
+_POST_OPS = {"none": ("none", ""), "gelu": ("gelu", "none")}
+# Blocks that apply an exact GELU right after a linear layer: (the layer, the activation).
+_GELU_AFTER_LINEAR: dict[type[nn.Module], tuple[str, str]] = {
+    Mlp: ("fc1", "act"),  # timm's (Swin's feed-forward)
+    Intermediate: ("dense", "act"),  # BERT's
+}
 
 
 class OneDnnLinear(nn.Linear):
-    """An :class:`~torch.nn.Linear` sharing another's parameters (ties stay tied) whose float32
-    CPU products are oneDNN's (without autocast, autograd or compilation; otherwise it is the
-    plain layer)."""
+    """An :class:`~torch.nn.Linear` sharing another's parameters (ties stay tied), followed by
+    ``activation`` ("none" or "gelu"), whose CPU products are oneDNN's: float32 ones, and
+    bfloat16 ones under bfloat16 autocast with bfloat16 weights. Under autograd or compilation,
+    or in other dtypes, it is the plain layer (then the activation)."""
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, activation: str = "none") -> None:
+        if activation not in _POST_OPS:
+            raise ValueError(f"unsupported activation {activation!r}")
         super().__init__(linear.in_features, linear.out_features, bias=False, device="meta")
         self.weight, self.bias = linear.weight, linear.bias
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dtype != torch.float32 or _plain_layer_needed():
-            return super().forward(x)
-        return _onednn_linear(x, self.weight, self.bias)
+        dtype = self._onednn_dtype(x)
+        if dtype is None:
+            out = super().forward(x)
+            return nn.functional.gelu(out) if self.activation == "gelu" else out
+        return _onednn_linear(x.to(dtype), self.weight, self.bias, self.activation)
 
+    def _onednn_dtype(self, x: torch.Tensor) -> torch.dtype | None:
+        """The dtype oneDNN's product computes ``x`` in (autocast's, where it is on), or None
+        where the plain layer must run: on other devices, with gradients (oneDNN's product has
+        none), under ``torch.compile`` (the compiler picks its own products), or where the
+        weights are not in that dtype."""
+        if x.device.type != "cpu" or torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return None
+        autocast = torch.is_autocast_enabled("cpu")
+        dtype = torch.get_autocast_dtype("cpu") if autocast else x.dtype
+        return dtype if dtype == self.weight.dtype and dtype in ONEDNN_DTYPES else None
 
-def _plain_layer_needed() -> bool:
-    """Whether the plain layer must run: under autocast its product is not a float32 one,
-    oneDNN's product has no gradient, and ``torch.compile`` does not trace it (the compiler picks
-    its own products)."""
-    return (
-        torch.is_grad_enabled() or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
-    )
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, activation={self.activation}"
 
 
 def _onednn_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str = "none"
 ) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    post_op, algorithm = _POST_OPS[activation]
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
 
 
 @functools.cache
-def onednn_linear_works() -> bool:
-    """Whether this PyTorch has oneDNN's float32 linear product and it computes ``F.linear``."""
+def onednn_linear_works(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this PyTorch has oneDNN's linear product in ``dtype`` on the CPU and it computes
+    ``F.linear`` (and, fused, ``F.gelu`` of it)."""
     generator = torch.Generator().manual_seed(0)
     x, weight, bias = (torch.randn(*s, generator=generator) for s in ((2, 3, 16), (8, 16), (8,)))
+    x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
     try:
         with torch.inference_mode():
-            out = _onednn_linear(x, weight, bias)
+            out, fused = (_onednn_linear(x, weight, bias, a) for a in ("none", "gelu"))
     except (RuntimeError, AttributeError):  # a build without oneDNN, or the op is gone
         return False
-    return bool(torch.allclose(out, nn.functional.linear(x, weight, bias), rtol=1e-5, atol=1e-5))
+    expected = nn.functional.linear(x.float(), weight.float(), bias.float())
+    close = functools.partial(torch.allclose, rtol=tolerance, atol=tolerance)
+    return bool(close(out.float(), expected) and close(fused.float(), nn.functional.gelu(expected)))
 
 
 def use_onednn_products(model: nn.Module) -> int:
-    """Replaces every float32 :class:`~torch.nn.Linear` on the CPU in ``model`` by a
-    :class:`OneDnnLinear` (one per layer, however many parents share it), where
-    :func:`onednn_linear_works`; returns how many were replaced."""
-    if not onednn_linear_works():
-        return 0
-    return swap_linear_layers(model, _onednn_layer)
+    """Replaces every float32 or bfloat16 :class:`~torch.nn.Linear` on the CPU in ``model`` by
+    a :class:`OneDnnLinear` (one per layer, however many parents share it), where
+    :func:`onednn_linear_works` in its dtype, then fuses each timm ``Mlp``'s and BERT
+    ``Intermediate``'s exact GELU into its layer; returns how many layers were replaced."""
+    swapped = swap_linear_layers(model, _onednn_layer)
+    for block in model.modules():
+        names = _GELU_AFTER_LINEAR.get(type(block))
+        if names is not None:
+            _fuse_gelu(block, *names)
+    return swapped
 
 
 def _onednn_layer(name: str, layer: nn.Linear) -> OneDnnLinear | None:
-    """``layer`` as a :class:`OneDnnLinear` if it is float32 on the CPU."""
-    if layer.weight.dtype != torch.float32 or layer.weight.device.type != "cpu":
+    """``layer`` as a :class:`OneDnnLinear` if it is on the CPU in a dtype oneDNN computes."""
+    weight = layer.weight
+    if weight.device.type != "cpu" or weight.dtype not in ONEDNN_DTYPES:
         return None
-    return OneDnnLinear(layer)
+    return OneDnnLinear(layer) if onednn_linear_works(weight.dtype) else None
+
+
+def _fuse_gelu(block: nn.Module, linear_name: str, act_name: str) -> None:
+    """Moves ``block``'s exact GELU into its preceding oneDNN layer (a new one sharing the
+    parameters, so that a layer tied elsewhere stays as it is there)."""
+    linear, act = getattr(block, linear_name), getattr(block, act_name)
+    exact_gelu = type(act) is nn.GELU and act.approximate == "none"
+    if type(linear) is OneDnnLinear and linear.activation == "none" and exact_gelu:
+        setattr(block, linear_name, OneDnnLinear(linear, activation="gelu"))
+        setattr(block, act_name, nn.Identity())

@@ -103,7 +103,7 @@ def test_flops_count_the_float32_taggers_onednn_products(
         return flops_per_image(tagger, pixels, "tags+caption")
 
     onednn = load_tagger(tag2text_dir, device="cpu", exif_transpose=False)
-    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda: False)
+    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda dtype: False)
     plain = load_tagger(tag2text_dir, device="cpu", exif_transpose=False)
     layers = [type(m) for m in onednn.model.text_decoder.modules() if isinstance(m, nn.Linear)]
     if onednn_linear.OneDnnLinear not in layers:
@@ -111,10 +111,13 @@ def test_flops_count_the_float32_taggers_onednn_products(
     assert flops(onednn) == flops(plain) > 0
 
 
-@pytest.mark.skipif(not onednn_linear.onednn_linear_works(), reason="no oneDNN linear product")
-def test_the_float32_cpu_peak_is_the_faster_of_the_two_products(monkeypatch):
-    """The taggers run oneDNN's float32 product on the CPU, so the measured peak (the limit the
-    fractions are taken of) includes it: here ``F.linear`` is made slow, and the peak is not."""
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_cpu_peak_is_the_faster_of_the_two_products(monkeypatch, dtype):
+    """The taggers run oneDNN's float32 and bfloat16 products on the CPU, so the measured peak
+    (the limit the fractions are taken of) includes it: here ``F.linear`` is made slow, and the
+    peak is not."""
+    if not onednn_linear.onednn_linear_works(getattr(torch, dtype)):
+        pytest.skip(f"no {dtype} oneDNN linear product")
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import measure
 
@@ -127,6 +130,6 @@ def test_the_float32_cpu_peak_is_the_faster_of_the_two_products(monkeypatch):
     monkeypatch.setattr(measure, "F", SimpleNamespace(linear=slow_linear))
     m, k, n = measure.PEAK_SHAPE
     slow = 2 * m * k * n / 1e9  # GFLOP/s of a product that takes 1 s
-    assert measure.matmul_peak("float32", torch.device("cpu"), repeats=1) > slow
-    monkeypatch.setattr(measure, "onednn_linear_works", lambda: False)
-    assert measure.matmul_peak("float32", torch.device("cpu"), repeats=1) < slow
+    assert measure.matmul_peak(dtype, torch.device("cpu"), repeats=1) > slow
+    monkeypatch.setattr(measure, "onednn_linear_works", lambda dtype: False)
+    assert measure.matmul_peak(dtype, torch.device("cpu"), repeats=1) < slow

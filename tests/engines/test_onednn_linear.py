@@ -1,6 +1,7 @@
-"""float32 engines on the CPU take oneDNN's linear products (engines/onednn_linear.py): the same
-outputs as nn.Linear, the same parameters (ties kept), and only where they apply. The golden
-tags and captions through this path are checked by the parity tests in test_tagger.py, the
+"""Engines on the CPU take oneDNN's linear products (engines/onednn_linear.py), float32 and
+bfloat16, with the feed-forward GELUs fused: the same outputs as nn.Linear (and GELU), the same
+parameters (ties kept), and only where they apply. The golden tags and captions through this
+path are checked by the parity tests in test_tagger.py, bfloat16's by test_fast_paths.py, the
 grounded and dense engines' outputs by theirs."""
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 from data_paths import FIXTURES
+from timm.layers import Mlp
 from torch import nn
 
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines import onednn_linear
 from tag2text_zoo.engines.onednn_linear import OneDnnLinear, use_onednn_products
+from tag2text_zoo.models.bert import BertLayer, Intermediate
 
 CLIP = FIXTURES / "tagalign-tiny" / "clip"
 
@@ -43,28 +46,69 @@ def test_same_outputs_as_the_linear_layer(bias, rows, monkeypatch):
     torch.testing.assert_close(out_view, ref_view, rtol=1e-5, atol=1e-5)
 
 
+@needs_onednn
+def test_the_fused_gelu_is_the_layer_then_gelu(monkeypatch):
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 200)
+    fused = OneDnnLinear(OneDnnLinear(linear), activation="gelu")  # as fusing wraps a swapped one
+    x = torch.randn(2, 7, 96) * 3
+    with torch.inference_mode():
+        expected = nn.functional.gelu(linear(x))
+        monkeypatch.setattr(torch.nn.functional, "linear", _refuse)
+        monkeypatch.setattr(torch.nn.functional, "gelu", _refuse)
+        out = fused(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert fused.weight is linear.weight and fused.bias is linear.bias
+    with pytest.raises(ValueError, match="activation"):
+        OneDnnLinear(linear, activation="relu")
+
+
+@pytest.mark.skipif(
+    not onednn_linear.onednn_linear_works(torch.bfloat16), reason="no bfloat16 oneDNN product"
+)
+@pytest.mark.parametrize("activation", ["none", "gelu"])
+def test_bfloat16_weights_under_autocast_take_onednn(activation, monkeypatch):
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 200).to(torch.bfloat16)  # weights cast once, as engines do
+    layer = OneDnnLinear(linear, activation=activation)
+    x = torch.randn(5, 96)  # float32: autocast casts it
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = linear(x)
+        if activation == "gelu":
+            expected = nn.functional.gelu(expected)
+        monkeypatch.setattr(torch.nn.functional, "linear", _refuse)
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    # oneDNN adds the bias and applies the GELU before rounding to bfloat16; addmm after.
+    torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
 def test_the_plain_layer_where_onednn_does_not_apply(monkeypatch):
     layer = OneDnnLinear(nn.Linear(16, 8))
+    fused = OneDnnLinear(layer, activation="gelu")
     monkeypatch.setattr(onednn_linear, "_onednn_linear", _refuse)
-    layer(torch.randn(4, 16)).sum().backward()  # autograd on: the plain, differentiable layer
+    x = torch.randn(4, 16)
+    layer(x).sum().backward()  # autograd on: the plain, differentiable layer
     assert layer.weight.grad is not None
     with torch.inference_mode():
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert layer(torch.randn(4, 16)).dtype == torch.bfloat16  # autocast's product
-        layer.double()(torch.randn(4, 16, dtype=torch.float64))  # not float32
+            assert layer(x).dtype == torch.bfloat16  # float32 weights: autocast's product
+        layer.double()(torch.randn(4, 16, dtype=torch.float64))  # neither float32 nor bfloat16
         layer.float()
         monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-        assert layer(torch.randn(4, 16)).shape == (4, 8)  # traced by torch.compile: its choice
+        assert layer(x).shape == (4, 8)  # traced by torch.compile: its choice
+        plain = nn.functional.gelu(nn.functional.linear(x, layer.weight, layer.bias))
+        torch.testing.assert_close(fused(x), plain)  # the plain layer, then its GELU
 
 
 def test_parameters_and_ties_are_kept(monkeypatch):
-    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda: True)
+    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda dtype: True)
     shared = nn.Linear(8, 8)
     model = nn.ModuleDict({"a": nn.Sequential(shared), "b": nn.Sequential(shared)})
     model["head"] = nn.Linear(8, 30)
     embedding = nn.Embedding(30, 8)
     model["head"].weight = embedding.weight  # tied, as a language-model head is
-    model["wide"] = nn.Linear(8, 8).double()  # not float32: left alone
+    model["wide"] = nn.Linear(8, 8).double()  # not float32 or bfloat16: left alone
     keys = set(model.state_dict())
     assert use_onednn_products(model) == 2
     assert isinstance(model["a"][0], OneDnnLinear) and model["a"][0] is model["b"][0]
@@ -75,9 +119,36 @@ def test_parameters_and_ties_are_kept(monkeypatch):
 
 
 def test_nothing_is_swapped_without_the_product(monkeypatch):
-    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda: False)
-    model = nn.Sequential(nn.Linear(8, 8))
-    assert use_onednn_products(model) == 0 and type(model[0]) is nn.Linear
+    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda dtype: dtype != torch.bfloat16)
+    model = nn.Sequential(nn.Linear(8, 8).to(torch.bfloat16), Intermediate(8, 32))
+    assert use_onednn_products(model) == 1 and type(model[0]) is nn.Linear
+    monkeypatch.setattr(onednn_linear, "onednn_linear_works", lambda dtype: False)
+    model = Intermediate(8, 32)
+    assert use_onednn_products(model) == 0 and type(model.dense) is nn.Linear
+    assert type(model.act) is nn.GELU  # nothing to fuse it into
+
+
+@needs_onednn
+def test_feed_forward_gelus_are_fused_with_the_same_outputs(monkeypatch):
+    torch.manual_seed(0)
+    mlp = Mlp(64, 256)  # timm's, as in Swin blocks
+    layer = BertLayer(64, 4, 256, 1e-12, cross_width=48, self_attention=False)
+    other = nn.Sequential(mlp.fc1)  # the layer tied elsewhere, without a GELU after it
+    x, image = torch.randn(2, 9, 64), torch.randn(2, 5, 48)
+    model = nn.ModuleList([mlp, layer, other])
+    keys = set(model.state_dict())
+    with torch.inference_mode():
+        kv = layer.crossattention.self.keys_values(image)
+        expected = (mlp(x), layer(x, cross_kv=kv), other(x))
+        use_onednn_products(model)
+        monkeypatch.setattr(torch.nn.functional, "gelu", _refuse)  # inside oneDNN's product now
+        out = (mlp(x), layer(x, cross_kv=kv), other(x))
+    for block, name in ((mlp, "fc1"), (layer.intermediate, "dense")):
+        assert getattr(block, name).activation == "gelu" and type(block.act) is nn.Identity
+    assert other[0].activation == "none" and other[0].weight is mlp.fc1.weight
+    assert set(model.state_dict()) == keys
+    for got, want in zip(out, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def _linear_layers(model: nn.Module) -> list[nn.Linear]:
@@ -85,15 +156,17 @@ def _linear_layers(model: nn.Module) -> list[nn.Linear]:
 
 
 @needs_onednn
-@pytest.mark.parametrize(("dtype", "expected"), [("float32", True), ("bfloat16", False)])
-def test_a_float32_tagger_on_the_cpu_runs_every_linear_layer_with_it(
-    tag2text_dir, one_torch_thread, dtype, expected
-):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_tagger_on_the_cpu_runs_every_linear_layer_with_it(tag2text_dir, one_torch_thread, dtype):
+    if not onednn_linear.onednn_linear_works(getattr(torch, dtype)):
+        pytest.skip(f"no {dtype} oneDNN product")
     tagger = load_tagger(tag2text_dir, device="cpu", dtype=dtype, exif_transpose=False)
     for part in ("visual_encoder", "tagging_head", "tag_encoder", "text_decoder"):
         layers = _linear_layers(getattr(tagger.model, part))
         assert layers, part
-        assert all(isinstance(m, OneDnnLinear) == expected for m in layers), part
+        assert all(isinstance(m, OneDnnLinear) for m in layers), part
+    blocks = [m for m in tagger.model.modules() if isinstance(m, (Mlp, Intermediate))]
+    assert blocks and all(type(block.act) is nn.Identity for block in blocks)
 
 
 @needs_onednn
@@ -115,8 +188,12 @@ def test_the_grounded_and_dense_engines_run_their_float32_layers_with_it(
 
 
 @needs_onednn
-def test_a_bfloat16_dense_engine_swaps_only_the_layers_left_in_float32(one_torch_thread):
+def test_a_bfloat16_dense_engine_swaps_its_layers_in_their_dtypes(one_torch_thread):
+    if not onednn_linear.onednn_linear_works(torch.bfloat16):
+        pytest.skip("no bfloat16 oneDNN product")
     dense = load_dense_segmenter(CLIP, device="cpu", dtype="bfloat16")
     vision, text = _linear_layers(dense.clip.vision_model), _linear_layers(dense.clip.text_model)
-    assert vision and not any(isinstance(m, OneDnnLinear) for m in vision)  # cast once
-    assert text and all(isinstance(m, OneDnnLinear) for m in text)  # embeds outside autocast
+    assert vision and all(isinstance(m, OneDnnLinear) for m in vision)
+    assert all(m.weight.dtype == torch.bfloat16 for m in vision)  # cast once, for autocast
+    assert text and all(isinstance(m, OneDnnLinear) for m in text)
+    assert all(m.weight.dtype == torch.float32 for m in text)  # embeds outside autocast too
