@@ -56,10 +56,8 @@ class MultiHeadAttention(nn.Module):
             if mask is not None or is_causal:
                 raise ValueError("grouped queries are only valid for unmasked attention")
             hidden = hidden.reshape(rows // group, group * length, width)
-        if rows > 1 and hidden.stride(0) == 0:
-            q = self._split(self.query(hidden[:1]).expand(hidden.shape[0], -1, -1))
-        else:
-            q = self._split(self.query(hidden))
+        projected = hidden[:1] if hidden.stride(0) == 0 else hidden  # expanded: its one row
+        q = self._split(self.query(projected).expand(hidden.shape[0], -1, -1))
         out = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask, is_causal=is_causal)
         return out.transpose(1, 2).flatten(2).reshape(rows, length, width)
 

@@ -22,6 +22,9 @@ CLIP = FIXTURES / "tagalign-tiny" / "clip"
 needs_onednn = pytest.mark.skipif(
     not onednn_linear.onednn_linear_works(), reason="this PyTorch has no oneDNN linear product"
 )
+needs_onednn_bfloat16 = pytest.mark.skipif(
+    not onednn_linear.onednn_linear_works(torch.bfloat16), reason="no bfloat16 oneDNN product"
+)
 
 
 def _refuse(*args, **kwargs):
@@ -63,9 +66,7 @@ def test_the_fused_gelu_is_the_layer_then_gelu(monkeypatch):
         OneDnnLinear(linear, activation="relu")
 
 
-@pytest.mark.skipif(
-    not onednn_linear.onednn_linear_works(torch.bfloat16), reason="no bfloat16 oneDNN product"
-)
+@needs_onednn_bfloat16
 @pytest.mark.parametrize("activation", ["none", "gelu"])
 def test_bfloat16_weights_under_autocast_take_onednn(activation, monkeypatch):
     torch.manual_seed(0)
@@ -187,10 +188,8 @@ def test_the_grounded_and_dense_engines_run_their_float32_layers_with_it(
         assert layers and all(isinstance(m, OneDnnLinear) for m in layers)
 
 
-@needs_onednn
+@needs_onednn_bfloat16
 def test_a_bfloat16_dense_engine_swaps_its_layers_in_their_dtypes(one_torch_thread):
-    if not onednn_linear.onednn_linear_works(torch.bfloat16):
-        pytest.skip("no bfloat16 oneDNN product")
     dense = load_dense_segmenter(CLIP, device="cpu", dtype="bfloat16")
     vision, text = _linear_layers(dense.clip.vision_model), _linear_layers(dense.clip.text_model)
     assert vision and all(isinstance(m, OneDnnLinear) for m in vision)
