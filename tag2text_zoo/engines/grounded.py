@@ -17,6 +17,7 @@ from transformers import (
 )
 
 from ..defaults import BOX_THRESHOLD, DETECTOR, NMS_IOU, SEGMENTER, TEXT_THRESHOLD
+from .deformable_attention import use_gather_deformable_attention
 from .device import autocast, images_per_pass, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
@@ -95,6 +96,8 @@ class GroundedSegmenter:
         self.segmenter_processor = segmenter_processor
         for model in (self.detector, self.segmenter):  # float32 linear layers on the CPU
             use_onednn_products(model)
+        if self.device.type == "cpu":  # measured there; grid_sample stays on other devices
+            use_gather_deformable_attention(self.detector)
         self.sam = sam_adapter(self.segmenter, segmenter_processor)
         self.box_threshold = box_threshold
         self.text_threshold = text_threshold

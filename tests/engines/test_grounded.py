@@ -9,8 +9,12 @@ import pytest
 import torch
 from PIL import Image
 from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
+from transformers.models.grounding_dino.modeling_grounding_dino import (
+    MultiScaleDeformableAttention,
+)
 
 from tag2text_zoo.engines import grounded
+from tag2text_zoo.engines.deformable_attention import GatherDeformableAttention
 from tag2text_zoo.engines.grounded import load_grounded_segmenter
 from tag2text_zoo.engines.grounding_decode import Detections
 
@@ -186,3 +190,22 @@ def test_the_cpu_runs_one_image_per_pass(model_dirs, monkeypatch):
     assert passes == [1, 1, 1]
     monkeypatch.setattr(segmenter, "device", torch.device("cuda"))  # nothing runs: the rule only
     assert segmenter.images_per_pass == 4
+
+
+def test_the_cpu_detector_samples_by_gather_with_the_same_detections(model_dirs):
+    """On the CPU the detector's deformable attention is the gathered one (transformers'
+    grid_sample elsewhere); detections as with transformers' own, to float rounding."""
+    options = {"device": "cpu", "box_threshold": 0.0, "text_threshold": 0.0}
+    segmenter = load_grounded_segmenter(*model_dirs, **options)
+    modules = [type(m) for m in segmenter.detector.modules()]
+    assert GatherDeformableAttention in modules and MultiScaleDeformableAttention not in modules
+    images, prompts = [_image(0), _image(2)], [segmenter.prompts(["cat", "dog"])] * 2
+    ours = segmenter.detect(images, prompts)
+    for parent in segmenter.detector.modules():  # back to transformers' sampling
+        for name, child in parent.named_children():
+            if isinstance(child, GatherDeformableAttention):
+                setattr(parent, name, MultiScaleDeformableAttention())
+    for got, expected in zip(ours, segmenter.detect(images, prompts), strict=True):
+        assert got.tags == expected.tags and len(got.tags) > 0
+        torch.testing.assert_close(got.boxes, expected.boxes, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got.scores, expected.scores, rtol=1e-4, atol=1e-5)
