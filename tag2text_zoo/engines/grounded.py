@@ -18,7 +18,7 @@ from transformers import (
 
 from ..defaults import BOX_THRESHOLD, DETECTOR, NMS_IOU, SEGMENTER, TEXT_THRESHOLD
 from .deformable_attention import use_gather_deformable_attention
-from .device import autocast, images_per_pass, resolve_precision
+from .device import autocast, images_per_pass, precast_for_autocast, resolve_precision
 from .grounding_decode import Detections, decode_pass, merge_passes
 from .grounding_dino import load_grounding_dino
 from .grounding_prompts import PromptChunk, build_prompts, prepare_tags
@@ -26,6 +26,7 @@ from .heap import keeping_freed_memory
 from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
+from .transformers_feed_forwards import TRANSFORMERS_FEED_FORWARDS
 
 # Most images per forward pass on the CPU (see GroundedSegmenter.images_per_pass).
 _CPU_IMAGES_PER_PASS = 1
@@ -94,8 +95,10 @@ class GroundedSegmenter:
         self.detector_processor = detector_processor
         self.segmenter = segmenter.to(self.device).eval()
         self.segmenter_processor = segmenter_processor
-        for model in (self.detector, self.segmenter):  # float32 linear layers on the CPU
-            use_onednn_products(model)
+        for model in (self.detector, self.segmenter):  # both run only under autocast
+            if self.autocast_dtype is not None:
+                precast_for_autocast(model, self.autocast_dtype)
+            use_onednn_products(model, TRANSFORMERS_FEED_FORWARDS)  # on the CPU
         if self.device.type == "cpu":  # measured there; grid_sample stays on other devices
             use_gather_deformable_attention(self.detector)
         self.sam = sam_adapter(self.segmenter, segmenter_processor)

@@ -11,10 +11,13 @@ import torch
 from data_paths import FIXTURES
 from timm.layers import Mlp
 from torch import nn
+from transformers import GroundingDinoForObjectDetection, SamModel
+from transformers.activations import ACT2FN, GELUActivation
 
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines import onednn_linear
 from tag2text_zoo.engines.onednn_linear import OneDnnLinear, use_onednn_products
+from tag2text_zoo.engines.transformers_feed_forwards import TRANSFORMERS_FEED_FORWARDS
 from tag2text_zoo.models.bert import BertLayer, Intermediate
 
 CLIP = FIXTURES / "tagalign-tiny" / "clip"
@@ -63,7 +66,38 @@ def test_the_fused_gelu_is_the_layer_then_gelu(monkeypatch):
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     assert fused.weight is linear.weight and fused.bias is linear.bias
     with pytest.raises(ValueError, match="activation"):
-        OneDnnLinear(linear, activation="relu")
+        OneDnnLinear(linear, activation="tanh")
+
+
+@needs_onednn
+def test_the_fused_relu_is_the_layer_then_relu(monkeypatch):
+    torch.manual_seed(0)
+    linear = nn.Linear(32, 64)
+    fused = OneDnnLinear(linear, activation="relu")
+    x = torch.randn(3, 32)
+    with torch.inference_mode():
+        expected = nn.functional.relu(linear(x))
+        monkeypatch.setattr(torch.nn.functional, "linear", _refuse)
+        monkeypatch.setattr(torch.nn.functional, "relu", _refuse)
+        out = fused(x)
+    assert (expected == 0).any() and (expected > 0).any()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "act, post_op",
+    [
+        (nn.GELU(), "gelu"),
+        (nn.GELU(approximate="tanh"), None),
+        (nn.ReLU(), "relu"),
+        (nn.SiLU(), None),
+        (GELUActivation(), "gelu"),  # transformers' exact GELU (F.gelu)
+        (GELUActivation(use_gelu_python=True), None),  # its Python one: left as it is
+        (ACT2FN["quick_gelu"], None),
+    ],
+)
+def test_only_activations_onednn_computes_exactly_are_fused(act, post_op):
+    assert onednn_linear._post_op(act) == post_op
 
 
 @needs_onednn_bfloat16
@@ -186,6 +220,61 @@ def test_the_grounded_and_dense_engines_run_their_float32_layers_with_it(
     for model in (grounded.detector, grounded.segmenter, dense.clip):
         layers = _linear_layers(model)
         assert layers and all(isinstance(m, OneDnnLinear) for m in layers)
+
+
+def _fused_blocks(model: nn.Module) -> dict[str, set[str]]:
+    """The feed-forward blocks of the table in ``model``: their fused layers' activations."""
+    fused: dict[str, set[str]] = {}
+    for block in model.modules():
+        names = TRANSFORMERS_FEED_FORWARDS.get(type(block))
+        if names is not None:
+            linear, act = (getattr(block, n) for n in names)
+            kind = linear.activation if type(act) is nn.Identity else "not fused"
+            fused.setdefault(type(block).__name__, set()).add(kind)
+    return fused
+
+
+@needs_onednn
+def test_the_grounded_models_fuse_their_activations_with_the_same_outputs(
+    grounded_dirs, one_torch_thread
+):
+    """Every feed-forward block of Grounding DINO (Swin, BERT, text enhancer, deformable
+    encoder and decoder layers) and of SAM runs its GELU or ReLU inside oneDNN's product, and
+    both models give what transformers' own layers give."""
+    engine = load_grounded_segmenter(*grounded_dirs, device="cpu")
+    detector = GroundingDinoForObjectDetection.from_pretrained(grounded_dirs[0]).eval()
+    sam = SamModel.from_pretrained(grounded_dirs[1]).eval()
+    assert _fused_blocks(engine.detector) == {
+        "SwinMLP": {"gelu"},
+        "BertIntermediate": {"gelu"},
+        "GroundingDinoTextEnhancerLayer": {"relu"},
+        "GroundingDinoDeformableLayer": {"relu"},
+        "GroundingDinoDecoderLayer": {"relu"},
+    }
+    # SAM's image encoder (GELU) and its mask decoder's two-way transformer (ReLU)
+    assert _fused_blocks(engine.segmenter) == {"SamMLPBlock": {"gelu", "relu"}}
+    image = torch.randn(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
+    inputs = {"pixel_values": image, "input_ids": torch.tensor([[101, 4937, 1012, 102]])}
+    pixels = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        got, expected = engine.detector(**inputs), detector(**inputs)
+        for name in ("encoder_last_hidden_state_vision", "logits", "pred_boxes"):
+            torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
+        boxes = torch.tensor([[[4.0, 8.0, 40.0, 50.0]]])
+        got, expected = (m(pixel_values=pixels, input_boxes=boxes) for m in (engine.segmenter, sam))
+        for name in ("pred_masks", "iou_scores"):
+            torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn_bfloat16
+def test_a_bfloat16_grounded_engine_casts_its_layers_once(grounded_dirs, one_torch_thread):
+    engine = load_grounded_segmenter(*grounded_dirs, device="cpu", dtype="bfloat16")
+    for model in (engine.detector, engine.segmenter):
+        layers = _linear_layers(model)
+        assert layers and all(isinstance(m, OneDnnLinear) for m in layers)
+        assert all(m.weight.dtype == torch.bfloat16 for m in layers)  # both run under autocast
+        blocks = _fused_blocks(model)
+        assert blocks and all("not fused" not in kinds for kinds in blocks.values())
 
 
 @needs_onednn_bfloat16
