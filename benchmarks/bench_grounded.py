@@ -1,9 +1,12 @@
 """Grounded segmentation throughput per stage: the batched engine against the demos' settings.
 
-The demos run one image at a time in float32, move boxes to the CPU for NMS and call SAM once
-per box; the engine batches images through both models, runs NMS on the device and decodes all
-of an image's boxes in one SAM call. Both sides run here on the same random-init models and
-images (timings only), with the same number of boxes per image (the top ``--boxes``).
+The demos run one image at a time in float32 through the models as transformers ships them,
+move boxes to the CPU for NMS and call SAM once per box; the engine batches images through both
+models, runs NMS on the device, decodes all of an image's boxes in one SAM call and, on the CPU,
+runs its own layers (deformable attention as one gather, oneDNN products with the activations
+fused, bfloat16 weights cast once). Both sides run here on the same random-init models and images
+(timings only), with the same number of boxes per image (the top ``--boxes``); a re-creation of
+the demos' settings, not the demos' code.
 
     python benchmarks/bench_grounded.py --small                 # quick CPU run
     python benchmarks/bench_grounded.py --device cuda --dtypes float32 bfloat16
@@ -40,8 +43,10 @@ from transformers import (
 
 from tag2text_zoo import load_tagger, to_detections
 from tag2text_zoo.engines.device import autocast
-from tag2text_zoo.engines.grounded import GroundedSegmenter, load_grounded_segmenter
+from tag2text_zoo.engines.grounded import GroundedSegmenter
 from tag2text_zoo.engines.grounding_decode import Detections
+from tag2text_zoo.engines.grounding_dino import load_grounding_dino
+from tag2text_zoo.engines.sam_family import load_sam, sam_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT / "tests" / "data" / "reference" / "bert-base-uncased-vocab.txt"
@@ -49,8 +54,9 @@ TINY_TAGGER = ROOT / "tests" / "data" / "fixtures" / "tag2text-tiny"
 TAGS = ["dog", "cat", "person", "car", "tree", "grass", "sky", "building", "road", "table"]
 
 
-def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
-    """Full-size Grounding DINO-T and SAM ViT-B, random weights (``small``: detector at 480 px)."""
+def random_init_models(small: bool) -> tuple:
+    """Full-size Grounding DINO-T and SAM ViT-B with their processors, random weights (the
+    same on every call; ``small``: detector at 480 px)."""
     torch.manual_seed(0)
     edge = {"shortest_edge": 480, "longest_edge": 800} if small else None
     detector_processor = GroundingDinoProcessor(
@@ -60,14 +66,30 @@ def random_init_segmenter(small: bool, **options) -> GroundedSegmenter:
     # SamVisionConfig initialises at std 1e-10: activations that small go subnormal, and float32
     # then ran SAM's encoder ~10x slower on the CPU than real weights would; 0.02 as elsewhere.
     sam_config = SamConfig(vision_config={"initializer_range": 0.02})
-    sam_processor = SamProcessor(SamImageProcessor())
-    return GroundedSegmenter(
+    return (
         GroundingDinoForObjectDetection(GroundingDinoConfig()),
         detector_processor,
         SamModel(sam_config),
-        sam_processor,
-        **options,
+        SamProcessor(SamImageProcessor()),
     )
+
+
+def _models(args: argparse.Namespace) -> tuple:
+    """Fresh detector, its processor, segmenter and its processor, as ``args`` name them."""
+    if not args.detector:
+        return random_init_models(args.small)
+    return (*load_grounding_dino(args.detector), *load_sam(args.segmenter))
+
+
+def demo_segmenter(args: argparse.Namespace, **options) -> GroundedSegmenter:
+    """The engine's prompts and box decoding around the models as transformers ships them, as
+    the demos run them: deformable attention by grid_sample, PyTorch's own linear products,
+    each activation a pass of its own."""
+    seg = GroundedSegmenter(*_models(args), **options)
+    detector, _, segmenter, segmenter_processor = _models(args)
+    seg.detector, seg.segmenter = detector.to(seg.device).eval(), segmenter.to(seg.device).eval()
+    seg.sam = sam_adapter(seg.segmenter, segmenter_processor)
+    return seg
 
 
 def _top(d: Detections, k: int) -> Detections:
@@ -170,9 +192,6 @@ def _write(dataset: fo.Dataset, results) -> None:
 def _run_side(side: str, seg, tagger, images, args, dataset) -> dict[str, float]:
     """One pass of a side over the images: seconds per stage, and end to end."""
     stages = Stages(seg.device)
-    dtype = "float32" if side == "demo" else side.removeprefix("engine ")
-    seg.batch_size = 1 if side == "demo" else args.batch_size
-    seg.autocast_dtype = None if dtype == "float32" else getattr(torch, dtype)
     start = time.perf_counter()
     if side == "demo":
         demo_pipeline(seg, tagger, images, args.boxes, dataset, stages)
@@ -185,26 +204,29 @@ def _run_side(side: str, seg, tagger, images, args, dataset) -> dict[str, float]
 def run(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     options = {"device": device, "box_threshold": 0.0, "text_threshold": 0.0}
-    if args.detector:
-        seg = load_grounded_segmenter(args.detector, args.segmenter, **options)
-    else:
-        seg = random_init_segmenter(args.small, **options)
+    # One engine per dtype: bfloat16 casts its weights once. The demo side: batch 1, float32.
+    segmenters = {"demo": demo_segmenter(args, batch_size=1, **options)}
+    for dtype in args.dtypes:
+        segmenters[f"engine {dtype}"] = GroundedSegmenter(
+            *_models(args), dtype=dtype, batch_size=args.batch_size, **options
+        )
     tagger = load_tagger(args.tagger, device=device)
     rng = np.random.default_rng(0)
     w, h = args.size
     images = [
         Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)) for _ in range(args.images)
     ]
-    sides = ["demo", *(f"engine {d}" for d in args.dtypes)]
+    sides = list(segmenters)
     seconds: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     dataset = fo.Dataset()
     try:
         with torch.inference_mode():
             for side in sides:  # warm-up
-                _run_side(side, seg, tagger, images[:1], args, dataset)
+                _run_side(side, segmenters[side], tagger, images[:1], args, dataset)
             for r in range(args.repeats):  # the sides take turns, in alternating order
                 for side in sides if r % 2 == 0 else sides[::-1]:
-                    seconds[side].append(_run_side(side, seg, tagger, images, args, dataset))
+                    timing = _run_side(side, segmenters[side], tagger, images, args, dataset)
+                    seconds[side].append(timing)
     finally:
         dataset.delete()
     rows = [

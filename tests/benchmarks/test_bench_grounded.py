@@ -5,15 +5,27 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
+
+from transformers.models.grounding_dino.modeling_grounding_dino import (
+    MultiScaleDeformableAttention,
+)
+
+from tag2text_zoo.engines.deformable_attention import GatherDeformableAttention
+from tag2text_zoo.engines.onednn_linear import OneDnnLinear, onednn_linear_works
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_grounded.py"
 
 
-def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys):
+def _bench():
     spec = importlib.util.spec_from_file_location("bench_grounded", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    report = bench.main(
+    return bench
+
+
+def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys):
+    report = _bench().main(
         [
             "--device",
             "cpu",
@@ -48,3 +60,18 @@ def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys
     printed = capsys.readouterr().out.splitlines()
     end_to_end = next(line for line in printed if line.startswith("end_to_end"))
     assert end_to_end.count("x)") == 2  # both engine sides' ratios to the demo
+
+
+def test_the_demo_side_runs_the_models_as_transformers_ships_them(grounded_dirs):
+    """The baseline is not the engine under another name: grid_sample's deformable attention,
+    PyTorch's own linear layers and activations; the engine's sides have theirs."""
+    bench = _bench()
+    args = SimpleNamespace(detector=str(grounded_dirs[0]), segmenter=str(grounded_dirs[1]))
+    demo = bench.demo_segmenter(args, device="cpu")
+    engine = bench.GroundedSegmenter(*bench._models(args), device="cpu")
+    for seg, shipped in ((demo, True), (engine, False)):
+        types = {type(m) for model in (seg.detector, seg.segmenter) for m in model.modules()}
+        assert (MultiScaleDeformableAttention in types) is shipped
+        assert (GatherDeformableAttention in types) is not shipped
+        assert (OneDnnLinear in types) is (not shipped and onednn_linear_works())
+    assert demo.sam.model is demo.segmenter
