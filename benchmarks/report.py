@@ -1,7 +1,8 @@
-"""The README's performance tables, printed as Markdown from bench_tagger's JSON results.
+"""The README's performance tables, printed as Markdown from the benchmarks' JSON results.
 
 python benchmarks/report.py benchmarks/results/bench_tagger-tag2text-swin-14m-cpu.json
 python benchmarks/report.py --summary benchmarks/results/bench_tagger-*-cpu.json   # README's table
+python benchmarks/report.py benchmarks/results/avx512-epyc/*.json   # grounded, dense too
 """
 
 from __future__ import annotations
@@ -90,6 +91,83 @@ def summary_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+GROUNDED_STAGES = {
+    "detection": "grounded: detection",
+    "sam_encoder": "grounded: SAM encoder",
+    "sam_decoder": "grounded: SAM decoder, {boxes} boxes",
+    "end_to_end": "grounded: end to end",
+}
+
+
+def grounded_table(result: dict) -> str:
+    """bench_grounded: images/s per stage and side; end to end with its ratio to the demos'."""
+    sides = list(dict.fromkeys(r["setting"] for r in result["results"]))
+    value = {(r["setting"], r["stage"]): r["images_per_s"] for r in result["results"]}
+    names = {s: "demos' settings, re-created" if s == "demo" else s for s in sides}
+    lines = [
+        f"| images/s ({result['device']}) | " + " | ".join(names[s] for s in sides) + " |",
+        "|---|" + "---|" * len(sides),
+    ]
+    for stage, label in GROUNDED_STAGES.items():
+        cells = [label.format(boxes=result["boxes_per_image"])]
+        for side in sides:
+            cell = f"{value[side, stage]:.3f}"
+            if stage == "end_to_end" and side != "demo":
+                cell += f" (**{value[side, stage] / value['demo', stage]:.2f}x**)"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def dense_table(result: dict) -> str:
+    """bench_dense: seconds per image per mode and window stride, the baseline's and ours."""
+    sides = list(dict.fromkeys(r["side"] for r in result["rows"]))
+    rows = {(r["mode"], r["settings"], r["side"]): r for r in result["rows"]}
+    lines = [
+        "| s / image | " + " | ".join(sides) + " | labels agree |",
+        "|---|" + "---|" * (len(sides) + 1),
+    ]
+    for mode, settings in dict.fromkeys((r["mode"], r["settings"]) for r in result["rows"]):
+        cells = [f"{mode}, {settings}"]
+        for side in sides:
+            r = rows[mode, settings, side]
+            ratio = "" if side == result["baseline"] else f" (**{r['speedup']:.2f}x**)"
+            cells.append(f"{r['seconds_per_image']:.3f}{ratio}")
+        agree = min(rows[mode, settings, side]["labels_agree"] for side in sides)
+        cells.append(f"{agree:.2%}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def print_tables(result: dict) -> None:
+    """Every table a bench_tagger, bench_grounded or bench_dense result holds, under a line
+    saying what was run where; other files are named as having none here."""
+    if "boxes_per_image" in result:  # bench_grounded
+        print(
+            f"grounded segmentation on {result['device']} ({result['torch_threads']} threads), "
+            f"{result['images']} images, {result['boxes_per_image']} boxes each, "
+            f"{result['repeats']} rounds, {result['models']}:\n\n{grounded_table(result)}\n"
+        )
+        return
+    kind = result.get("benchmark")
+    if kind not in ("bench_tagger", "bench_dense"):
+        print(f"(no table here for a {kind or 'different'} result: its benchmark prints its own)\n")
+        return
+    machine = result["machine"]
+    where = f"{machine['device']} ({machine['torch_threads']} threads), {result['images']} images"
+    if kind == "bench_dense":
+        print(
+            f"{result['model']} dense segmentation on {where}, {result['repeats']} rounds, "
+            f"{result['classes']} classes:\n\n{dense_table(result)}\n"
+        )
+        return
+    print(
+        f"{result['model']} on {where}, {result['rounds']} rounds, batch {result['batch_size']}:\n"
+    )
+    for table in (speed_table, agreement_table, memory_table):
+        print(table(result) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path)
@@ -99,14 +177,7 @@ def main() -> None:
         print(summary_table([json.loads(path.read_text()) for path in args.results]))
         return
     for path in args.results:
-        result = json.loads(path.read_text())
-        machine = result["machine"]
-        print(
-            f"{result['model']} on {machine['device']} ({machine['torch_threads']} threads), "
-            f"{result['images']} images, {result['rounds']} rounds, batch {result['batch_size']}:\n"
-        )
-        for table in (speed_table, agreement_table, memory_table):
-            print(table(result) + "\n")
+        print_tables(json.loads(path.read_text()))
 
 
 if __name__ == "__main__":
