@@ -53,9 +53,12 @@ def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys
     on_disk = json.loads(Path(report["path"]).read_text())
     stages = {"tagging", "detection", "sam_encoder", "sam_decoder", "writing", "end_to_end"}
     for setting in ["demo", "engine float32", "engine bfloat16"]:
-        rows = [r for r in on_disk["results"] if r["setting"] == setting]
-        assert {r["stage"] for r in rows} == stages
-        assert all(r["images_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows)
+        rows = {r["stage"]: r for r in on_disk["results"] if r["setting"] == setting}
+        # the engine's own SAM call is timed as well, and its end to end counts that call
+        assert set(rows) == (stages if setting == "demo" else stages | {"sam_full"})
+        assert all(r["images_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows.values())
+        slowest = min(rows, key=lambda stage: rows[stage]["images_per_s"])
+        assert slowest == "end_to_end"
     assert on_disk["images"] == 3 and on_disk["boxes_per_image"] == 2
     printed = capsys.readouterr().out.splitlines()
     end_to_end = next(line for line in printed if line.startswith("end_to_end"))
