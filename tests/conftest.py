@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +24,19 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from data_paths import FIXTURES, REFERENCE  # noqa: E402  (after the environment is set)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fiftyone_database_started_once():
+    """Each test process connects to FiftyOne's database before its first test, one process at
+    a time: pytest-xdist's workers share the database, and two of them launching it at the same
+    moment left one unable to bind its port (its tests failed with ``ServiceListenTimeout``)."""
+    lock = Path(os.environ["FIFTYONE_DATABASE_DIR"]) / "t2t-tests-start.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        import fiftyone.core.odm.database as fo_database
+
+        fo_database.ensure_connection()
 
 
 @pytest.fixture(scope="session")
