@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from scripts import load_script
 from transformers.models.grounding_dino.modeling_grounding_dino import (
     MultiScaleDeformableAttention,
 )
@@ -14,14 +14,9 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
 from tag2text_zoo.engines.deformable_attention import GatherDeformableAttention
 from tag2text_zoo.engines.onednn_linear import OneDnnLinear, onednn_linear_works
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_grounded.py"
-
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_grounded", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmarks/bench_grounded.py")
 
 
 def test_bench_runs_on_tiny_models(tag2text_dir, grounded_dirs, tmp_path, capsys):

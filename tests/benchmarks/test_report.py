@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from scripts import ROOT, load_script
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-REPORT = RESULTS.parent / "report.py"
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/report.py")
 
 
 def _grounded(side_rates: dict[str, float]) -> dict:

@@ -3,13 +3,11 @@ back, compared with the originals."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from data_paths import FIXTURES
 from PIL import Image
+from scripts import load_script
 
 from tag2text_zoo import (
     GroundedResult,
@@ -20,15 +18,10 @@ from tag2text_zoo import (
     to_detections,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "export_results.py"
-
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("export_results", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("examples/export_results.py")
 
 
 def _ellipse(height, width, box):

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from scripts import load_script
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"examples/{name}.py")
 
 
 def test_folder_tags_boxes_masks(tag2text_dir, tag2text_images, grounded_dirs, tmp_path):

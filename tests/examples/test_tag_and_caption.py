@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tag_and_caption.py"
+from scripts import load_script
 
 
 def test_example_tags_and_captions_a_folder(tag2text_dir, tag2text_images, want, tmp_path, capsys):
     for image in tag2text_images[3:5]:
         shutil.copy(image, tmp_path)
-    spec = importlib.util.spec_from_file_location("tag_and_caption", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script("examples/tag_and_caption.py")
     ds = example.main([str(tmp_path), "--model", str(tag2text_dir), "--device", "cpu"])
     try:
         out = capsys.readouterr().out
