@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
+from torchvision.ops import box_iou
 from transformers.models.grounding_dino.modeling_grounding_dino import (
     MultiScaleDeformableAttention,
 )
@@ -150,19 +151,26 @@ def test_batch_equals_each_image_alone(model_dirs, monkeypatch):
 
 def test_bfloat16_on_the_cpu_follows_float32(model_dirs):
     """``dtype="bfloat16"`` (the README's fast CPU/GPU setting) runs both models under autocast
-    and gives float32's detections up to rounding: same labels, float32 outputs. (The tiny
+    and gives float32's detections up to rounding: the same boxes, float32 outputs. (The tiny
     random models' large activations make bfloat16's rounding show: scores move by up to 0.07
     with autocast's products, 0.11 with oneDNN's, which round once after the bias and the
     activation; on full-size random models both are 9.4% off float32 at the detector's encoder
-    output, 0.8% at SAM's image embedding.)"""
+    output, 0.8% at SAM's image embedding. Here "cat" and "dog" both score about 1.0 on many
+    boxes, so rounding decides 5-16% of those boxes' labels, depending on the transformers
+    version; a one-tag prompt's labels cannot move.)"""
     options = {"device": "cpu", "box_threshold": 0.0, "text_threshold": 0.0}
     full = load_grounded_segmenter(*model_dirs, **options)
     half = load_grounded_segmenter(*model_dirs, dtype="bfloat16", **options)
     images, tags = [_image(0), _image(2)], [["cat", "dog"], ["tree"]]
-    for ours, ref in zip(half.segment(images, tags), full.segment(images, tags), strict=True):
+    results = zip(half.segment(images, tags), full.segment(images, tags), strict=True)
+    for (ours, ref), least_agreeing in zip(results, (0.75, 1.0), strict=True):
         assert ours.boxes.dtype == ours.scores.dtype == ours.iou_predictions.dtype == np.float32
         assert ours.masks.dtype == bool and ours.masks.shape == ref.masks.shape
-        assert sorted(ours.labels) == sorted(ref.labels)
+        best, where = box_iou(torch.as_tensor(ref.boxes), torch.as_tensor(ours.boxes)).max(1)
+        found = (best >= 0.9).numpy()
+        assert found.mean() >= 0.9  # float32's boxes, found again
+        agree = [ref.labels[i] == ours.labels[j] for i, j in enumerate(where.tolist()) if found[i]]
+        assert np.mean(agree) >= least_agreeing
         diff = np.abs(np.sort(ours.scores) - np.sort(ref.scores))
         assert diff.max() < 0.15 and np.median(diff) < 0.01
 

@@ -244,8 +244,11 @@ def test_the_grounded_models_fuse_their_activations_with_the_same_outputs(
     engine = load_grounded_segmenter(*grounded_dirs, device="cpu")
     detector = GroundingDinoForObjectDetection.from_pretrained(grounded_dirs[0]).eval()
     sam = SamModel.from_pretrained(grounded_dirs[1]).eval()
-    assert _fused_blocks(engine.detector) == {
-        "SwinMLP": {"gelu"},
+    fused = _fused_blocks(engine.detector)
+    # Swin's feed-forward is SwinMLP in transformers 5, SwinIntermediate in 4
+    swin = fused.pop("SwinMLP", None) or fused.pop("SwinIntermediate", None)
+    assert swin == {"gelu"}
+    assert fused == {
         "BertIntermediate": {"gelu"},
         "GroundingDinoTextEnhancerLayer": {"relu"},
         "GroundingDinoDeformableLayer": {"relu"},
