@@ -41,35 +41,44 @@ except ImportError:  # transformers 4.x has only the fast one
     from transformers import Sam2ImageProcessorFast as Sam2ImageProcessor
 
 
-def save_tiny_grounding_dino(folder: Path, vocab: Path) -> Path:
-    """A ~0.6 M-parameter Grounding DINO (2 feature levels, 20 queries) with the BERT vocab."""
-    torch.manual_seed(0)
+def tiny_grounding_dino_config(
+    levels: int = 2, encoder_layers: int = 1, points: tuple[int, int] = (1, 1)
+) -> GroundingDinoConfig:
+    """A ~0.6 M-parameter Grounding DINO: 20 queries, ``levels`` feature levels (2: Swin's last
+    two stages; 4: its last three and one made from the last), ``points`` sampled per level by
+    the encoder and the decoder."""
     backbone = SwinConfig(
         embed_dim=8,
         depths=[1, 1, 1, 1],
         num_heads=[1, 1, 1, 1],
         window_size=4,
         image_size=64,
-        out_indices=[3, 4],
+        out_indices=[3, 4] if levels == 2 else [2, 3, 4],
     )
     text = BertConfig(
         hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
     )
-    config = GroundingDinoConfig(
+    return GroundingDinoConfig(
         backbone_config=backbone,
         text_config=text,
         d_model=32,
-        encoder_layers=1,
+        encoder_layers=encoder_layers,
         decoder_layers=2,
         encoder_ffn_dim=32,
         decoder_ffn_dim=32,
         encoder_attention_heads=2,
         decoder_attention_heads=2,
         num_queries=20,
-        num_feature_levels=2,
-        encoder_n_points=1,
-        decoder_n_points=1,
+        num_feature_levels=levels,
+        encoder_n_points=points[0],
+        decoder_n_points=points[1],
     )
+
+
+def save_tiny_grounding_dino(folder: Path, vocab: Path) -> Path:
+    """:func:`tiny_grounding_dino_config`'s model, random weights, with the BERT vocab."""
+    torch.manual_seed(0)
+    config = tiny_grounding_dino_config()
     GroundingDinoForObjectDetection(config).save_pretrained(folder)
     image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
     tokenizer = BertTokenizerFast(str(vocab))

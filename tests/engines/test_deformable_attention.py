@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GroundingDinoConfig, GroundingDinoForObjectDetection, SwinConfig
+from tiny_grounded import tiny_grounding_dino_config
+from transformers import GroundingDinoForObjectDetection
 from transformers.models.grounding_dino.modeling_grounding_dino import (
     MultiScaleDeformableAttention,
 )
@@ -89,33 +90,7 @@ def test_reduced_precision_values_are_sampled_in_float32():
 
 def _tiny_detector() -> GroundingDinoForObjectDetection:
     torch.manual_seed(0)
-    backbone = SwinConfig(
-        embed_dim=8,
-        depths=[1, 1, 1, 1],
-        num_heads=[1, 1, 1, 1],
-        window_size=4,
-        out_indices=[2, 3, 4],
-    )
-    config = GroundingDinoConfig(
-        backbone_config=backbone,
-        text_config={
-            "hidden_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "intermediate_size": 32,
-        },
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        num_queries=20,
-        num_feature_levels=4,
-        encoder_n_points=2,
-        decoder_n_points=3,
-    )
+    config = tiny_grounding_dino_config(levels=4, encoder_layers=2, points=(2, 3))
     return GroundingDinoForObjectDetection(config).eval()
 
 
