@@ -22,6 +22,8 @@ from transformers.models.grounding_dino.modeling_grounding_dino import (
     MultiScaleDeformableAttention,
 )
 
+from .linear_swap import swap_modules
+
 # Border of zeros around each level's map: rows/columns before, after (a point clamped to the
 # far edge has its second corner one further out).
 _BEFORE, _AFTER = 1, 2
@@ -124,10 +126,8 @@ def _bag(
 def use_gather_deformable_attention(model: nn.Module) -> int:
     """Replaces every transformers ``MultiScaleDeformableAttention`` in ``model`` by a
     :class:`GatherDeformableAttention`; returns how many were replaced."""
-    replaced = 0
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, MultiScaleDeformableAttention):
-                setattr(parent, name, GatherDeformableAttention())
-                replaced += 1
-    return replaced
+    return swap_modules(model, MultiScaleDeformableAttention, _gather_attention)
+
+
+def _gather_attention(name: str, module: nn.Module) -> GatherDeformableAttention:
+    return GatherDeformableAttention()
