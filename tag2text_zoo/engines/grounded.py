@@ -26,7 +26,7 @@ from .heap import keeping_freed_memory
 from .onednn_linear import use_onednn_products
 from .preprocess import ImageInput, load_image
 from .sam_family import load_sam, sam_adapter
-from .transformers_feed_forwards import TRANSFORMERS_FEED_FORWARDS
+from .transformers_feed_forwards import transformers_feed_forwards
 
 # Most images per forward pass on the CPU (see GroundedSegmenter.images_per_pass).
 _CPU_IMAGES_PER_PASS = 1
@@ -98,7 +98,7 @@ class GroundedSegmenter:
         for model in (self.detector, self.segmenter):  # both run only under autocast
             if self.autocast_dtype is not None:
                 precast_for_autocast(model, self.autocast_dtype)
-            use_onednn_products(model, TRANSFORMERS_FEED_FORWARDS)  # on the CPU
+            use_onednn_products(model, transformers_feed_forwards())  # on the CPU
         if self.device.type == "cpu":  # measured there; grid_sample stays on other devices
             use_gather_deformable_attention(self.detector)
         self.sam = sam_adapter(self.segmenter, segmenter_processor)

@@ -6,6 +6,7 @@ applies one activation module after several layers, and is not listed)."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 from torch import nn
@@ -28,8 +29,10 @@ _BLOCKS = {  # module: {class: (linear layer, activation after it)}
 }
 
 
-def _transformers_blocks() -> dict[type[nn.Module], tuple[str, str]]:
-    found = {}
+@functools.cache
+def transformers_feed_forwards() -> ActivationAfterLinear:
+    """The table, built on first use (it imports the modeling modules it names)."""
+    found: dict[type[nn.Module], tuple[str, str]] = {}
     for module_name, classes in _BLOCKS.items():
         try:
             module = importlib.import_module(f"transformers.models.{module_name}")
@@ -40,6 +43,3 @@ def _transformers_blocks() -> dict[type[nn.Module], tuple[str, str]]:
             if block is not None:
                 found[block] = names
     return found
-
-
-TRANSFORMERS_FEED_FORWARDS: ActivationAfterLinear = _transformers_blocks()

@@ -17,7 +17,7 @@ from transformers.activations import ACT2FN, GELUActivation
 from tag2text_zoo import load_dense_segmenter, load_grounded_segmenter, load_tagger
 from tag2text_zoo.engines import onednn_linear
 from tag2text_zoo.engines.onednn_linear import OneDnnLinear, use_onednn_products
-from tag2text_zoo.engines.transformers_feed_forwards import TRANSFORMERS_FEED_FORWARDS
+from tag2text_zoo.engines.transformers_feed_forwards import transformers_feed_forwards
 from tag2text_zoo.models.bert import BertLayer, Intermediate
 
 CLIP = FIXTURES / "tagalign-tiny" / "clip"
@@ -226,7 +226,7 @@ def _fused_blocks(model: nn.Module) -> dict[str, set[str]]:
     """The feed-forward blocks of the table in ``model``: their fused layers' activations."""
     fused: dict[str, set[str]] = {}
     for block in model.modules():
-        names = TRANSFORMERS_FEED_FORWARDS.get(type(block))
+        names = transformers_feed_forwards().get(type(block))
         if names is not None:
             linear, act = (getattr(block, n) for n in names)
             kind = linear.activation if type(act) is nn.Identity else "not fused"
