@@ -21,6 +21,7 @@ Default models: ``GroundingDinoConfig()`` (= grounding-dino-tiny's sizes) and ``
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -87,10 +88,11 @@ def _models(args: argparse.Namespace) -> tuple:
 def demo_segmenter(args: argparse.Namespace, **options) -> GroundedSegmenter:
     """The engine's prompts and box decoding around the models as transformers ships them, as
     the demos run them: deformable attention by grid_sample, PyTorch's own linear products,
-    each activation a pass of its own."""
-    seg = GroundedSegmenter(*_models(args), **options)
-    detector, _, segmenter, segmenter_processor = _models(args)
-    seg.detector, seg.segmenter = detector.to(seg.device).eval(), segmenter.to(seg.device).eval()
+    each activation a pass of its own (copies taken before the engine swaps its layers in)."""
+    detector, detector_processor, segmenter, segmenter_processor = _models(args)
+    shipped = copy.deepcopy(detector), copy.deepcopy(segmenter)
+    seg = GroundedSegmenter(detector, detector_processor, segmenter, segmenter_processor, **options)
+    seg.detector, seg.segmenter = (model.to(seg.device).eval() for model in shipped)
     seg.sam = sam_adapter(seg.segmenter, segmenter_processor)
     return seg
 
@@ -248,6 +250,7 @@ def run(args: argparse.Namespace) -> dict:
     ]
     cuda = device.type == "cuda"
     return {
+        "benchmark": "bench_grounded",
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
         "torch_threads": torch.get_num_threads(),
         "images": args.images,

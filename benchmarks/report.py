@@ -142,14 +142,14 @@ def dense_table(result: dict) -> str:
 def print_tables(result: dict) -> None:
     """Every table a bench_tagger, bench_grounded or bench_dense result holds, under a line
     saying what was run where; other files are named as having none here."""
-    if "boxes_per_image" in result:  # bench_grounded
+    kind = result.get("benchmark")
+    if kind == "bench_grounded":
         print(
             f"grounded segmentation on {result['device']} ({result['torch_threads']} threads), "
             f"{result['images']} images, {result['boxes_per_image']} boxes each, "
             f"{result['repeats']} rounds, {result['models']}:\n\n{grounded_table(result)}\n"
         )
         return
-    kind = result.get("benchmark")
     if kind not in ("bench_tagger", "bench_dense"):
         print(f"(no table here for a {kind or 'different'} result: its benchmark prints its own)\n")
         return
