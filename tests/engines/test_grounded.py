@@ -18,6 +18,7 @@ from tag2text_zoo.engines import grounded
 from tag2text_zoo.engines.deformable_attention import GatherDeformableAttention
 from tag2text_zoo.engines.grounded import load_grounded_segmenter
 from tag2text_zoo.engines.grounding_decode import Detections
+from tag2text_zoo.engines.linear_swap import swap_modules
 
 W, H = 80, 60
 
@@ -212,10 +213,8 @@ def test_the_cpu_detector_samples_by_gather_with_the_same_detections(model_dirs)
     assert GatherDeformableAttention in modules and MultiScaleDeformableAttention not in modules
     images, prompts = [_image(0), _image(2)], [segmenter.prompts(["cat", "dog"])] * 2
     ours = segmenter.detect(images, prompts)
-    for parent in segmenter.detector.modules():  # back to transformers' sampling
-        for name, child in parent.named_children():
-            if isinstance(child, GatherDeformableAttention):
-                setattr(parent, name, MultiScaleDeformableAttention())
+    shipped = lambda *_: MultiScaleDeformableAttention()  # noqa: E731
+    swap_modules(segmenter.detector, GatherDeformableAttention, shipped)  # transformers' sampling
     for got, expected in zip(ours, segmenter.detect(images, prompts), strict=True):
         assert got.tags == expected.tags and len(got.tags) > 0
         torch.testing.assert_close(got.boxes, expected.boxes, rtol=1e-4, atol=1e-4)
