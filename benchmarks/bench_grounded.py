@@ -16,19 +16,21 @@ to end counts its own ``segment_boxes`` call in their place.
 
 Default models: ``GroundingDinoConfig()`` (= grounding-dino-tiny's sizes) and ``SamConfig()``
 (= sam-vit-base), random weights. Prints a table and writes JSON under benchmarks/results/.
+Where FiftyOne is not installed (the GPU machine), or with ``--no-writing``, the labels are not
+written to a dataset and there is no writing stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import platform
 import time
 from pathlib import Path
 from statistics import median
 
-import fiftyone as fo
 import numpy as np
 import torch
 from PIL import Image
@@ -44,7 +46,7 @@ from transformers import (
     SamProcessor,
 )
 
-from tag2text_zoo import load_tagger, to_detections
+from tag2text_zoo import load_tagger
 from tag2text_zoo.engines.device import autocast
 from tag2text_zoo.engines.grounded import GroundedSegmenter
 from tag2text_zoo.engines.grounding_decode import Detections
@@ -152,7 +154,8 @@ def engine_pipeline(seg, tagger, images, boxes, batch, dataset, stages) -> None:
 
         stages.time("sam_decoder", decode)
         outs = stages.time("sam_full", seg.segment_boxes, chunk, dets)
-        stages.time("writing", _write, dataset, outs)
+        if dataset is not None:
+            stages.time("writing", _write, dataset, outs)
 
 
 def demo_pipeline(seg, tagger, images, boxes, dataset, stages) -> None:
@@ -179,7 +182,8 @@ def demo_pipeline(seg, tagger, images, boxes, dataset, stages) -> None:
                 )
 
         stages.time("sam_decoder", per_box)
-        stages.time("writing", _write, dataset, [None])
+        if dataset is not None:
+            stages.time("writing", _write, dataset, [None])
 
 
 def _detect_cpu_nms(seg: GroundedSegmenter, image: Image.Image, tags: list[str]):
@@ -187,7 +191,11 @@ def _detect_cpu_nms(seg: GroundedSegmenter, image: Image.Image, tags: list[str])
     return [Detections(d.boxes.cpu(), d.scores.cpu(), d.tags) for d in dets]
 
 
-def _write(dataset: fo.Dataset, results) -> None:
+def _write(dataset, results) -> None:
+    import fiftyone as fo
+
+    from tag2text_zoo import to_detections
+
     samples = []
     for r in results:
         labels = to_detections(r, r.image_size) if r is not None else fo.Detections()
@@ -227,7 +235,11 @@ def run(args: argparse.Namespace) -> dict:
     ]
     sides = list(segmenters)
     seconds: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
-    dataset = fo.Dataset()
+    dataset = None
+    if args.writing:  # FiftyOne only where it is installed
+        import fiftyone as fo
+
+        dataset = fo.Dataset()
     try:
         with torch.inference_mode():
             for side in sides:  # warm-up
@@ -237,7 +249,8 @@ def run(args: argparse.Namespace) -> dict:
                     timing = _run_side(side, segmenters[side], tagger, images, args, dataset)
                     seconds[side].append(timing)
     finally:
-        dataset.delete()
+        if dataset is not None:
+            dataset.delete()
     rows = [
         {
             "setting": side,
@@ -259,6 +272,7 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "repeats": args.repeats,
         "engine_dtypes": args.dtypes,
+        "writes_labels": args.writing,
         "small": args.small,
         "models": "random-init GroundingDinoConfig() + SamConfig() (SAM encoder at std 0.02)"
         if not args.detector
@@ -266,6 +280,10 @@ def run(args: argparse.Namespace) -> dict:
         "tagger": _portable(args.tagger),
         "results": rows,
     }
+
+
+def _fiftyone_installed() -> bool:
+    return importlib.util.find_spec("fiftyone") is not None
 
 
 def _table(report: dict) -> str:
@@ -313,7 +331,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--small", action="store_true", help="4 small images, detector at 480")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--no-writing",
+        dest="writing",
+        action="store_false",
+        help="no dataset writes (the default where FiftyOne is not installed)",
+    )
     args = parser.parse_args(argv)
+    args.writing = args.writing and _fiftyone_installed()
     if args.small:
         args.images, args.size = min(args.images, 4), [320, 240]
     report = run(args)

@@ -2,7 +2,8 @@
 # Issue #16's GPU checks as one prepared script: the GPU tests (pytest -m gpu), then the tagger
 # benchmark (float32 and bfloat16; speed, fraction of the measured matrix-product peak, bfloat16 tag
 # agreement, peak GPU memory per batch size) on full-size random Tag2Text and RAM models, the dense
-# segmentation benchmark (float32 and bfloat16 against one window per pass), and last
+# segmentation benchmark (float32 and bfloat16 against one window per pass), the grounded one
+# (Grounding DINO-T and SAM ViT-B, random weights, against the demos' settings), and last
 # Tag2Text with a compiled bfloat16 image encoder (results under $OUT/compiled). Results,
 # logs and a summary (suite.json) go to $OUT. Needs torch with CUDA, timm, transformers, safetensors,
 # pytest and the repository (tests/data holds the tag lists); no network, no FiftyOne.
@@ -35,12 +36,30 @@ bench() {
     "$PYTHON" benchmarks/bench_tagger.py --work-dir "$WORK" --out "$OUT" "$@"
 }
 
+grounded_smoke() {  # the tiny random Grounding DINO and SAM of the tests, no dataset writes
+    "$PYTHON" - "$WORK" <<'EOF' &&
+import sys
+from pathlib import Path
+
+sys.path.insert(0, "tests")
+from tiny_grounded import save_tiny_grounding_dino, save_tiny_sam
+
+work = Path(sys.argv[1])
+save_tiny_grounding_dino(work / "gdino", Path("tests/data/reference/bert-base-uncased-vocab.txt"))
+save_tiny_sam(work / "sam")
+EOF
+    "$PYTHON" benchmarks/bench_grounded.py --device cpu --detector "$WORK/gdino" \
+        --segmenter "$WORK/sam" --images 2 --size 64 48 --boxes 2 --repeats 1 --no-writing \
+        --out "$OUT"
+}
+
 if [ "${GPU_SUITE_SMOKE:-0}" = 1 ]; then
     step bench_tagger_smoke bench --model-dir tests/data/fixtures/tag2text-tiny --device cpu \
         --images 2 --repeats 1 --quality-images 3 --sweep 1 2 --threads 1 --from-paths bfloat16 \
         --peak-repeats 1
     step bench_dense_smoke "$PYTHON" benchmarks/bench_dense.py --device cpu \
         --clip tests/data/fixtures/tagalign-tiny/clip --images 1 --repeats 1 --threads 1 --out "$OUT"
+    step bench_grounded_smoke grounded_smoke
 else
     nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
     # -rs lists skips: a GPU test skipped here is not a pass. One process (no -n 2 from
@@ -56,6 +75,9 @@ else
     # random CLIP ViT-B/16; no FiftyOne needed, unlike the grounded and pipeline benchmarks).
     step bench_dense "$PYTHON" benchmarks/bench_dense.py --device cuda --images 16 --batch-size 16 \
         --repeats 3 --out "$OUT"
+    # Grounded segmentation (full-size random models; no FiftyOne here, so no writing stage).
+    step bench_grounded "$PYTHON" benchmarks/bench_grounded.py --device cuda \
+        --dtypes float32 bfloat16 --images 16 --batch-size 8 --boxes 8 --repeats 3 --out "$OUT"
     # Last and apart (its own JSON under compiled/): torch.compile needs Triton on a GPU, and a
     # failure here must not cost the figures above.
     step bench_tag2text_compiled bench --model tag2text-swin-14m --device cuda --batch-size 64 \
@@ -69,7 +91,9 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
-results = sorted(str(p.relative_to(out)) for p in out.rglob("bench_*.json"))
+results = sorted(
+    str(p.relative_to(out)) for name in ("bench_*.json", "grounded_*.json") for p in out.rglob(name)
+)
 (out / "suite.json").write_text(json.dumps({"steps": steps, "results": results}, indent=1))
 EOF
 exit "$failed"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from scripts import load_script
+from scripts import ROOT, load_script
 from transformers.models.grounding_dino.modeling_grounding_dino import (
     MultiScaleDeformableAttention,
 )
@@ -74,3 +76,31 @@ def test_the_demo_side_runs_the_models_as_transformers_ships_them(grounded_dirs)
         assert (GatherDeformableAttention in types) is not shipped
         assert (OneDnnLinear in types) is (not shipped and onednn_linear_works())
     assert demo.sam.model is demo.segmenter
+
+
+def test_bench_runs_without_fiftyone(tag2text_dir, grounded_dirs, tmp_path):
+    """The GPU machine has no FiftyOne: the benchmark then times every stage but the writes."""
+    argv = [
+        *("--device", "cpu", "--dtypes", "float32", "--images", "1", "--size", "64", "48"),
+        *("--detector", str(grounded_dirs[0]), "--segmenter", str(grounded_dirs[1])),
+        *("--tagger", str(tag2text_dir), "--repeats", "1", "--out", str(tmp_path)),
+    ]
+    code = f"""
+import runpy, sys
+sys.modules["fiftyone"] = None  # any import of it now fails
+sys.argv = ["bench_grounded.py", *{argv!r}]
+runpy.run_path({str(ROOT / "benchmarks" / "bench_grounded.py")!r}, run_name="__main__")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "grounded_cpu.json").read_text())
+    assert report["writes_labels"] is False
+    stages = {r["stage"] for r in report["results"] if r["setting"] == "engine float32"}
+    assert stages == {
+        "tagging",
+        "detection",
+        "sam_encoder",
+        "sam_decoder",
+        "sam_full",
+        "end_to_end",
+    }

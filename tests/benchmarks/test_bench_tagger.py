@@ -1,6 +1,7 @@
 """benchmarks/gpu_suite.sh is valid bash, and its CPU smoke mode runs benchmarks/bench_tagger.py
-(our side: float32 and bfloat16, bfloat16 quality, memory sweep) on the tiny fixture, writing the
-JSON report and the suite's summary, which benchmarks/report.py turns into Markdown tables."""
+(our side: float32 and bfloat16, bfloat16 quality, memory sweep), the dense and the grounded
+benchmarks on tiny models, writing the JSON reports and the suite's summary, which
+benchmarks/report.py turns into Markdown tables."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tag2text_zoo.engines import onednn_linear
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
+def test_gpu_suite_smoke_mode_runs_the_tagger_dense_and_grounded_benchmarks(tmp_path):
     script = BENCHMARKS / "gpu_suite.sh"
     subprocess.run(["bash", "-n", str(script)], check=True)
     env = {**os.environ, "OUT": str(tmp_path), "GPU_SUITE_SMOKE": "1", "PYTHON": sys.executable}
@@ -45,13 +46,19 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_and_dense_benchmarks(tmp_path):
     assert "vs official" in (tmp_path / "bench_tagger_smoke.log").read_text()
     summary = json.loads((tmp_path / "suite.json").read_text())
     assert summary["steps"][0]["rc"] == 0
-    assert [step["rc"] for step in summary["steps"]] == [0, 0]
+    assert [step["rc"] for step in summary["steps"]] == [0, 0, 0]
     assert summary["results"] == [
         "bench_dense-clip-cpu.json",
         "bench_tagger-tag2text-tiny-cpu.json",
+        "grounded_cpu.json",
     ]
     dense = json.loads((tmp_path / "bench_dense-clip-cpu.json").read_text())
     assert len(dense["rows"]) == 12 and dense["machine"]["device"] == "cpu"
+    grounded = json.loads((tmp_path / "grounded_cpu.json").read_text())
+    assert grounded["writes_labels"] is False  # as on the GPU machine, which has no FiftyOne
+    assert {r["setting"] for r in grounded["results"]} == {
+        "demo", "engine float32", "engine bfloat16"
+    }  # fmt: skip
     tables = subprocess.run(
         [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][1])],
         check=True,
