@@ -163,8 +163,14 @@ def test_bfloat16_on_the_cpu_follows_float32(model_dirs):
     full = load_grounded_segmenter(*model_dirs, **options)
     half = load_grounded_segmenter(*model_dirs, dtype="bfloat16", **options)
     images, tags = [_image(0), _image(2)], [["cat", "dog"], ["tree"]]
-    results = zip(half.segment(images, tags), full.segment(images, tags), strict=True)
-    for (ours, ref), least_agreeing in zip(results, (0.75, 1.0), strict=True):
+    _assert_follows(half.segment(images, tags), full.segment(images, tags))
+
+
+def _assert_follows(results, float32_results) -> None:
+    """``results`` are float32's detections up to rounding, for the two images and tag lists of
+    the tests above: float32 outputs, float32's boxes found again, labels and scores close."""
+    pairs = zip(results, float32_results, strict=True)
+    for (ours, ref), least_agreeing in zip(pairs, (0.75, 1.0), strict=True):
         assert ours.boxes.dtype == ours.scores.dtype == ours.iou_predictions.dtype == np.float32
         assert ours.masks.dtype == bool and ours.masks.shape == ref.masks.shape
         best, where = box_iou(torch.as_tensor(ref.boxes), torch.as_tensor(ours.boxes)).max(1)
@@ -174,6 +180,22 @@ def test_bfloat16_on_the_cpu_follows_float32(model_dirs):
         assert np.mean(agree) >= least_agreeing
         diff = np.abs(np.sort(ours.scores) - np.sort(ref.scores))
         assert diff.max() < 0.15 and np.median(diff) < 0.01
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_gpu_follows_the_cpu(model_dirs, dtype):
+    """On a GPU: transformers' deformable attention kept, ``batch_size`` images per pass (both
+    images in one), NMS on the device, and the CPU's float32 detections up to rounding."""
+    options = {"box_threshold": 0.0, "text_threshold": 0.0, "batch_size": 2}
+    cpu = load_grounded_segmenter(*model_dirs, device="cpu", **options)
+    gpu = load_grounded_segmenter(*model_dirs, device="cuda", dtype=dtype, **options)
+    modules = [type(m) for m in gpu.detector.modules()]
+    assert MultiScaleDeformableAttention in modules and GatherDeformableAttention not in modules
+    assert gpu.images_per_pass == 2
+    images, tags = [_image(0), _image(2)], [["cat", "dog"], ["tree"]]
+    _assert_follows(gpu.segment(images, tags), cpu.segment(images, tags))
 
 
 def test_masks_follow_the_image_and_stage_methods_need_no_inference_mode(segmenter):
