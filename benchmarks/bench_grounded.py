@@ -282,10 +282,6 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _fiftyone_installed() -> bool:
-    return importlib.util.find_spec("fiftyone") is not None
-
-
 def _table(report: dict) -> str:
     """Images/s per stage (rows) and side (columns); end to end with its ratio to the demo."""
     sides = list(dict.fromkeys(r["setting"] for r in report["results"]))
@@ -338,15 +334,15 @@ def main(argv=None) -> dict:
         help="no dataset writes (the default where FiftyOne is not installed)",
     )
     args = parser.parse_args(argv)
-    args.writing = args.writing and _fiftyone_installed()
+    args.writing = args.writing and importlib.util.find_spec("fiftyone") is not None
     if args.small:
         args.images, args.size = min(args.images, 4), [320, 240]
     report = run(args)
     print(f"images/s per stage ({report['device']}, median of {args.repeats} rounds)")
     print(_table(report))
     args.out.mkdir(parents=True, exist_ok=True)
-    name = f"grounded_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
-    path = args.out / f"{name}{'_small' if args.small else ''}.json"
+    device = "cuda" if args.device.startswith("cuda") else "cpu"
+    path = args.out / f"bench_grounded-{device}{'-small' if args.small else ''}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     report["path"] = str(path)

@@ -91,9 +91,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
-results = sorted(
-    str(p.relative_to(out)) for name in ("bench_*.json", "grounded_*.json") for p in out.rglob(name)
-)
+results = sorted(str(p.relative_to(out)) for p in out.rglob("bench_*.json"))
 (out / "suite.json").write_text(json.dumps({"steps": steps, "results": results}, indent=1))
 EOF
 exit "$failed"

@@ -93,7 +93,7 @@ runpy.run_path({str(ROOT / "benchmarks" / "bench_grounded.py")!r}, run_name="__m
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    report = json.loads((tmp_path / "grounded_cpu.json").read_text())
+    report = json.loads((tmp_path / "bench_grounded-cpu.json").read_text())
     assert report["writes_labels"] is False
     stages = {r["stage"] for r in report["results"] if r["setting"] == "engine float32"}
     assert stages == {

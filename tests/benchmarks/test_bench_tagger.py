@@ -49,18 +49,18 @@ def test_gpu_suite_smoke_mode_runs_the_tagger_dense_and_grounded_benchmarks(tmp_
     assert [step["rc"] for step in summary["steps"]] == [0, 0, 0]
     assert summary["results"] == [
         "bench_dense-clip-cpu.json",
+        "bench_grounded-cpu.json",
         "bench_tagger-tag2text-tiny-cpu.json",
-        "grounded_cpu.json",
     ]
     dense = json.loads((tmp_path / "bench_dense-clip-cpu.json").read_text())
     assert len(dense["rows"]) == 12 and dense["machine"]["device"] == "cpu"
-    grounded = json.loads((tmp_path / "grounded_cpu.json").read_text())
+    grounded = json.loads((tmp_path / "bench_grounded-cpu.json").read_text())
     assert grounded["writes_labels"] is False  # as on the GPU machine, which has no FiftyOne
     assert {r["setting"] for r in grounded["results"]} == {
         "demo", "engine float32", "engine bfloat16"
     }  # fmt: skip
     tables = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][1])],
+        [sys.executable, str(BENCHMARKS / "report.py"), str(tmp_path / summary["results"][2])],
         check=True,
         capture_output=True,
         text=True,
